@@ -1,0 +1,145 @@
+"""Exact harmonic analysis of ridge functions g(u.x) under the two input distributions.
+
+On the sphere S^(d-1), t = u.x has density proportional to (1 - t^2)^((d-3)/2), and the
+degree-l zonal harmonics are the Gegenbauer polynomials P_l normalised to P_l(1) = 1, with
+the addition theorem E_x[P_l(u.x) P_k(v.x)] = delta_lk P_l(u.v) / N(d, l)
+(Atkinson & Han, "Spherical Harmonics and Approximations on the Unit Sphere", 2012, ch. 2).
+Under N(0, I_d / d), g = sqrt(d) u.x is standard normal and the Hermite polynomials He_l
+play the same role: E[He_l(sqrt(d) u.x) He_k(sqrt(d) v.x)] = delta_lk l! (u.v)^l for unit u, v.
+
+Expansion coefficients are computed in exact rational arithmetic (``fractions.Fraction``),
+so variances and degree profiles carry no quadrature error.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from functools import lru_cache
+from math import comb, factorial
+
+import numpy as np
+
+from ._validation import check_int
+
+__all__ = [
+    "harmonic_dimension",
+    "gegenbauer",
+    "gegenbauer_coefficients",
+    "ridge_moment",
+    "monomial_expansion",
+    "basis_kernel",
+]
+
+
+def harmonic_dimension(d, l) -> int:
+    """N(d, l): the dimension of degree-l spherical harmonics on S^(d-1).
+
+    N(d, 0) = 1 and N(d, l) = (2l + d - 2) / l * C(l + d - 3, l - 1) for l >= 1.
+    """
+    d = check_int(d, "d", minimum=2)
+    l = check_int(l, "l", minimum=0)
+    if l == 0:
+        return 1
+    return (2 * l + d - 2) * comb(l + d - 3, l - 1) // l
+
+
+@lru_cache(maxsize=None)
+def _gegenbauer_coefficients(l: int, d: int) -> tuple[Fraction, ...]:
+    # Three-term recurrence for P_l normalised to P_l(1) = 1 (valid for every d >= 2;
+    # d = 3 gives Legendre, d = 2 Chebyshev):
+    #   (l + d - 2) P_{l+1}(t) = (2l + d - 2) t P_l(t) - l P_{l-1}(t).
+    prev, cur = [Fraction(1)], [Fraction(0), Fraction(1)]
+    if l == 0:
+        return tuple(prev)
+    for k in range(1, l):
+        nxt = [Fraction(0)] * (k + 2)
+        for j, c in enumerate(cur):
+            nxt[j + 1] += Fraction(2 * k + d - 2) * c
+        for j, c in enumerate(prev):
+            nxt[j] -= k * c
+        prev, cur = cur, [c / (k + d - 2) for c in nxt]
+    return tuple(cur)
+
+
+def gegenbauer_coefficients(l, d) -> tuple[Fraction, ...]:
+    """Monomial coefficients c_j of P_l(t) = sum_j c_j t^j (exact), P_l(1) = 1, on S^(d-1)."""
+    return _gegenbauer_coefficients(check_int(l, "l", minimum=0), check_int(d, "d", minimum=2))
+
+
+def gegenbauer(l, d, t) -> np.ndarray:
+    """Evaluate the normalised Gegenbauer polynomial P_l (P_l(1) = 1) of S^(d-1) at ``t``.
+
+    Uses the three-term recurrence in floating point, which is stable on [-1, 1].
+    """
+    l = check_int(l, "l", minimum=0)
+    d = check_int(d, "d", minimum=2)
+    t = np.asarray(t, dtype=float)
+    prev, cur = np.ones_like(t), t.copy()
+    if l == 0:
+        return prev
+    for k in range(1, l):
+        prev, cur = cur, ((2 * k + d - 2) * t * cur - k * prev) / (k + d - 2)
+    return cur
+
+
+def _double_factorial_odd(k: int) -> int:
+    """(2k - 1)!! = 1 * 3 * ... * (2k - 1), with (-1)!! = 1."""
+    out = 1
+    for j in range(1, 2 * k, 2):
+        out *= j
+    return out
+
+
+@lru_cache(maxsize=None)
+def ridge_moment(k: int, d: int, distribution: str) -> Fraction:
+    """E[(u.x)^k] for a unit vector u, exactly.
+
+    Sphere: E[(u.x)^(2m)] = (2m - 1)!! / prod_{j<m} (d + 2j) (MATH.md section 2).
+    Gaussian N(0, I_d/d): E[(u.x)^(2m)] = (2m - 1)!! / d^m. Odd moments vanish.
+    """
+    if k % 2:
+        return Fraction(0)
+    m = k // 2
+    num = _double_factorial_odd(m)
+    if distribution == "sphere":
+        den = 1
+        for j in range(m):
+            den *= d + 2 * j
+        return Fraction(num, den)
+    return Fraction(num, d**m)
+
+
+@lru_cache(maxsize=None)
+def monomial_expansion(q: int, d: int, distribution: str) -> tuple[Fraction, ...]:
+    """Exact coefficients A_l (l = 0..q) of a power in the orthogonal basis Q_l.
+
+    Sphere: (u.x)^q = sum_l A_l P_l(u.x). Gaussian: g^q = sum_l A_l He_l(g) with
+    g = sqrt(d) u.x (so the expansion does not depend on d). See :func:`basis_kernel`.
+    """
+    out = [Fraction(0)] * (q + 1)
+    if distribution == "sphere":
+        for l in range(q % 2, q + 1, 2):
+            # A_l = N(d, l) E[t^q P_l(t)], since E[P_l(t)^2] = 1 / N(d, l).
+            inner = sum(
+                c * ridge_moment(q + j, d, "sphere")
+                for j, c in enumerate(_gegenbauer_coefficients(l, d))
+            )
+            out[l] = harmonic_dimension(d, l) * inner
+    else:
+        # Expand in g = sqrt(d) u.x ~ N(0, 1) instead (d^(q/2) is irrational for odd q):
+        # g^q = sum_l q! / (l! m! 2^m) He_l(g), m = (q - l) / 2.
+        for l in range(q % 2, q + 1, 2):
+            m = (q - l) // 2
+            out[l] = Fraction(factorial(q), factorial(l) * factorial(m) * 2**m)
+    return tuple(out)
+
+
+def basis_kernel(l: int, d: int, distribution: str, rho) -> np.ndarray:
+    """E_x[Q_l(u.x) Q_l(v.x)] as a function of rho = u.v for unit u, v.
+
+    Sphere: P_l(rho) / N(d, l). Gaussian: l! rho^l.
+    """
+    rho = np.asarray(rho, dtype=float)
+    if distribution == "sphere":
+        return gegenbauer(l, d, rho) / harmonic_dimension(d, l)
+    return factorial(l) * rho**l
