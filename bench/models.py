@@ -1,0 +1,208 @@
+"""Run one job: sample the task, build the input, fit every training size, return rows.
+
+One job = one (target, d, model, input, seed) with its whole grid of training sizes n.
+Every model with the same (d, seed) sees exactly the same training and test points (the
+data streams are derived from (seed, d, degree) only), so models are compared at the same n
+on the same samples. Regularisation is chosen from the n labelled points alone for every
+model: GCV/LOO (closed form) for kernel ridge, a hold-out split of the n points followed by
+a refit on all n for the trained networks.
+
+Imports of ``kernels`` and ``solvers`` are lazy so the sweep machinery (store, keys,
+analysis) works without them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import time
+
+import numpy as np
+import pandas as pd
+
+from .config import KERNEL_MODELS, label
+
+__all__ = ["run_job", "job_data"]
+
+ROW_COLUMNS = ["label", "model", "input", "d", "degree", "seed", "n", "test_error",
+               "train_error", "reg", "criterion", "oracle_test_error", "repr_width", "width",
+               "fit_time_s"]
+
+
+@contextlib.contextmanager
+def pinned_threads(threads: int | None):
+    """Limit BLAS/OpenMP (threadpoolctl) and numba threads inside the block.
+
+    scipy.linalg is imported first: threadpoolctl only limits libraries already loaded.
+    """
+    if threads is None:
+        yield
+        return
+    import scipy.linalg  # noqa: F401  (loads OpenBLAS so threadpoolctl can see it)
+    from threadpoolctl import threadpool_limits
+
+    old_numba = None
+    try:
+        import numba
+
+        old_numba = numba.get_num_threads()
+        numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
+    except Exception:  # numba absent or threading layer unavailable: BLAS limit still applies
+        old_numba = None
+    try:
+        with threadpool_limits(limits=int(threads)):
+            yield
+    finally:
+        if old_numba is not None:
+            import numba
+
+            numba.set_num_threads(old_numba)
+
+
+def _streams(config: dict):
+    # Data depends on (seed, d, degree) only, never on the model: same samples for every model.
+    ss = np.random.SeedSequence([int(config["seed"]), int(config["d"]), int(config["degree"])])
+    target_ss, task_ss, repr_ss, model_ss = ss.spawn(4)
+    return target_ss, task_ss, int(repr_ss.generate_state(1)[0]), int(model_ss.generate_state(1)[0])
+
+
+def job_data(config: dict):
+    """The task (train/test split) and the model inputs Z_train, Z_test of one job.
+
+    Returns
+    -------
+    task : targets.Task
+    Z_train, Z_test : ndarray or None
+        The representation h_bar(x) for ``input="repr"`` at finite width D, the raw inputs
+        otherwise; ``None`` when a closed-form kernel composes the infinite-width
+        representation itself.
+    """
+    import targets
+
+    target_ss, task_ss, repr_seed, _ = _streams(config)
+    target = targets.LowRankPolynomial(
+        config["d"], config["degree"], config["rank"], basis=config["basis"],
+        distribution=config["distribution"], seed=target_ss)
+    n_max = max(config["n_grid"])
+    task = targets.make_task(target, n_max, config["n_test"], noise=config["noise"], seed=task_ss)
+    if config["input"] == "raw":
+        return task, task.X_train, task.X_test
+    D = config["repr_width"]
+    if D is None:
+        return task, None, None
+    from kernels import NeuralRepresentation
+
+    rep = NeuralRepresentation(D, activation=config["repr_activation"], bias=config["repr_bias"],
+                               whiten=config["repr_whiten"], distribution=config["distribution"],
+                               seed=repr_seed)
+    rep.fit(task.X_train)
+    return task, rep.transform(task.X_train), rep.transform(task.X_test)
+
+
+def _kernel_rows(config, task, Z_train, Z_test, model_seed) -> pd.DataFrame:
+    import kernels
+
+    try:
+        from solvers import learning_curve
+    except ImportError:  # not re-exported by the package yet
+        from solvers.curves import learning_curve
+
+    kw = dict(activation=config["activation"], bias=config["bias"])
+    if config["model"] == "ntk":
+        gram = kernels.ntk_gram
+        kw["trained"] = config["trained"]
+    else:
+        gram = kernels.quad_gram
+    if config["width"] is not None:
+        kw.update(width=config["width"], seed=model_seed)
+    if Z_train is None:  # closed-form composition with the infinite-width representation
+        Z_train, Z_test = task.X_train, task.X_test
+        kw["representation"] = config["repr_activation"]
+    t0 = time.perf_counter()
+    K = gram(Z_train, **kw)
+    K_test = gram(Z_test, Z_train, **kw)
+    curve = learning_curve(K, task.y_train, K_test, task.f_test, sizes=config["n_grid"],
+                           ridges=config["ridges"], selection=config["selection"],
+                           normalizer=task.normalizer, seed=config["seed"])
+    elapsed = time.perf_counter() - t0
+    oracle = curve.groupby("n")["test_error"].min()
+    sel = curve[curve["selected"].astype(bool)].sort_values("n")
+    if len(sel) != len(config["n_grid"]):
+        raise RuntimeError(f"learning_curve selected {len(sel)} rows for {len(config['n_grid'])} sizes")
+    return pd.DataFrame({
+        "n": sel["n"].to_numpy(int),
+        "test_error": sel["test_error"].to_numpy(float),
+        "train_error": sel["train_error"].to_numpy(float),
+        "reg": sel["ridge"].to_numpy(float),
+        "criterion": sel[config["selection"]].to_numpy(float),
+        "oracle_test_error": oracle.loc[sel["n"]].to_numpy(float),
+        "fit_time_s": elapsed / len(sel),
+    })
+
+
+def _make_net(config, seed):
+    import solvers
+
+    cls = solvers.QuadNetRegressor if config["model"] == "quadnet" else solvers.LinearizedNetRegressor
+    params = inspect.signature(cls.__init__).parameters
+    kw = {"activation": config["activation"], "reg": config["regs"], "seed": seed,
+          "max_iter": config["max_iter"], "validation_fraction": config["val_fraction"]}
+    if config.get("init_scale") is not None:
+        kw["init_scale"] = config["init_scale"]
+    missing = sorted(set(kw) - set(params))
+    if missing:
+        raise TypeError(f"{cls.__name__} does not accept {missing}")
+    return cls(config["width"], **kw)
+
+
+def _net_rows(config, task, Z_train, Z_test, model_seed) -> pd.DataFrame:
+    """Train one network per n (no prefix trick for trained models).
+
+    The estimator picks its regularisation on a hold-out split of the n points
+    (``val_fraction``) and refits on all n with the chosen value.
+    """
+    rows = []
+    y = task.y_train
+    for n in config["n_grid"]:
+        t0 = time.perf_counter()
+        Z, yn = Z_train[:n], y[:n]
+        est = _make_net(config, model_seed).fit(Z, yn)
+        test_err = task.test_error(est.predict(Z_test))
+        train_err = float(np.mean((est.predict(Z) - yn) ** 2) / task.normalizer)
+        scores = getattr(est, "validation_scores_", None)
+        crit = float(np.min(scores)) / task.normalizer if scores is not None else np.nan
+        rows.append({
+            "n": n, "test_error": test_err, "train_error": train_err,
+            "reg": float(getattr(est, "reg_", np.nan)), "criterion": crit,
+            "oracle_test_error": np.nan,  # would need the test set to choose: not measured
+            "fit_time_s": time.perf_counter() - t0,
+        })
+    return pd.DataFrame(rows)
+
+
+def run_job(config: dict, *, threads: int | None = 1) -> tuple[pd.DataFrame, dict]:
+    """Run one job config; returns its rows (one per n, columns ``ROW_COLUMNS``) and info.
+
+    Parameters
+    ----------
+    config : dict
+        A job config from :func:`bench.config.expand`.
+    threads : int or None, default=1
+        BLAS/numba threads for this job (``None`` leaves them alone).
+    """
+    t0 = time.perf_counter()
+    with pinned_threads(threads):
+        task, Z_train, Z_test = job_data(config)
+        _, _, _, model_seed = _streams(config)
+        if config["model"] in KERNEL_MODELS:
+            rows = _kernel_rows(config, task, Z_train, Z_test, model_seed)
+        else:
+            rows = _net_rows(config, task, Z_train, Z_test, model_seed)
+    for col in ("model", "input", "d", "degree", "seed"):
+        rows[col] = config[col]
+    rows["label"] = label(config)
+    rows["repr_width"] = config.get("repr_width") if config["input"] == "repr" else np.nan
+    rows["width"] = config.get("width")
+    rows = rows[ROW_COLUMNS]
+    info = {"wall_time_s": time.perf_counter() - t0}
+    return rows, info

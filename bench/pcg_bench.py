@@ -1,0 +1,283 @@
+"""Benchmark of the matrix-free kernel ridge solver (``solvers.pcg_kernel_ridge``).
+
+Closed-form relu NTK (both layers trained), inputs uniform on S^(d-1), a low-rank polynomial
+target. For each n: wall time, CG iterations, final relative residual, peak resident memory of
+the solving process (each job runs in a fresh spawned process, so ``ru_maxrss`` is its own
+peak), and test error; where the dense solve fits (n <= --dense-max) the exact dense solution is
+computed in the same run and the benchmark prints the relative test-error difference and the
+time ratio. As a second reference measured in the same run, it times one dense Gram tile and
+prints how fast the solver evaluated kernel entries relative to it.
+
+Default sizes are small (n = 20000 only). ``--full`` runs the issue's sizes 20000, 50000,
+100000 (targets: n = 100000 in <= 10 minutes with peak memory < 8 GB; n = 20000 within 1e-3
+relative test-error difference of the dense solve).
+
+Usage: ``python -m bench pcg [--full] [--sizes N1,N2] [--methods exact,nystrom] ...``
+(or ``bench.pcg_bench.main(argv)``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import multiprocessing as mp
+import os
+import resource
+import sys
+import time
+
+import numpy as np
+
+FULL_SIZES = (20000, 50000, 100000)
+
+
+# ------------------------------------------------------------------------------- kernel setup
+def _numpy_relu_ntk(A, B):
+    """Fallback relu NTK (both layers, MATH.md section 4) when kernels.ntk_gram is missing."""
+    na = np.sqrt(np.einsum("ij,ij->i", A, A))[:, None]
+    nb = np.sqrt(np.einsum("ij,ij->i", B, B))[None, :]
+    dot = A @ B.T
+    nn = na * nb
+    c = np.divide(dot, nn)
+    np.clip(c, -1.0, 1.0, out=c)
+    s = np.sqrt(np.maximum(1.0 - c * c, 0.0))
+    th = np.arccos(c)
+    np.subtract(np.pi, th, out=th)
+    c *= th
+    s += c
+    s *= nn
+    dot *= th
+    dot += s
+    dot /= 2 * np.pi
+    return dot
+
+
+def _kernel():
+    """The solver's kernel adapter and a label saying which implementation it is."""
+    from solvers.pcg import as_kernel
+
+    try:
+        import kernels
+
+        if hasattr(kernels, "ntk_gram"):
+            return as_kernel("ntk", {"activation": "relu", "trained": "both"}), "kernels.ntk_gram"
+    except ImportError:  # pragma: no cover
+        pass
+    return as_kernel(_numpy_relu_ntk), "numpy fallback (kernels.ntk_gram missing)"
+
+
+def _data(n, d, n_test, seed, degree, rank):
+    from targets import LowRankPolynomial, sample_inputs
+
+    f = LowRankPolynomial(d, degree, rank, seed=seed)
+    X = sample_inputs(n, d, seed=seed + 1)
+    Xt = sample_inputs(n_test, d, seed=seed + 2)
+    return X, f(X), Xt, f(Xt), f.variance
+
+
+def _peak_rss_bytes():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _limit_threads(threads):
+    try:
+        from threadpoolctl import threadpool_limits
+
+        import scipy.linalg  # noqa: F401  (load BLAS so threadpoolctl sees it)
+
+        threadpool_limits(threads)
+    except ImportError:  # pragma: no cover
+        pass
+
+
+# ------------------------------------------------------------------------------------- jobs
+def _job_pcg(cfg):
+    _limit_threads(cfg["threads"])
+    from solvers.pcg import pcg_kernel_ridge
+
+    kern, _ = _kernel()
+    X, y, Xt, ft, var = _data(cfg["n"], cfg["d"], cfg["n_test"], cfg["seed"], cfg["degree"],
+                              cfg["rank"])
+    t0 = time.perf_counter()
+    res = pcg_kernel_ridge(X, y, kernel=kern, ridge=cfg["ridge"], method=cfg["method"],
+                           n_centers=cfg["n_centers"], centers=cfg["centers"], tol=cfg["tol"],
+                           max_iter=cfg["max_iter"], memory_budget=cfg["memory_budget"],
+                           seed=cfg["seed"])
+    fit_s = time.perf_counter() - t0
+    pred = res.predict(Xt)
+    return {"fit_s": fit_s, "iterations": res.iterations, "residual": float(res.residuals[-1]),
+            "converged": res.converged, "n_centers": len(res.centers),
+            "cached": res.cached_factor, "timings": res.timings,
+            "kernel_evals": res.kernel_evaluations, "pred": pred,
+            "test_error": float(np.mean((pred - ft) ** 2) / var), "peak_rss": _peak_rss_bytes()}
+
+
+def _job_dense(cfg):
+    _limit_threads(cfg["threads"])
+    from solvers.pcg import kernel_predict
+
+    kern, _ = _kernel()
+    X, y, Xt, ft, var = _data(cfg["n"], cfg["d"], cfg["n_test"], cfg["seed"], cfg["degree"],
+                              cfg["rank"])
+    t0 = time.perf_counter()
+    K = kern(X, X)
+    gram_s = time.perf_counter() - t0
+    try:
+        from solvers.ridge import kernel_ridge
+
+        alpha = kernel_ridge(K, y, cfg["ridge"], overwrite_a=True, check_finite=False)
+    except ImportError:  # pragma: no cover - solvers.ridge is a sibling module
+        import scipy.linalg
+        from threadpoolctl import threadpool_limits
+
+        K[np.diag_indices_from(K)] += cfg["ridge"]
+        with threadpool_limits(1):  # threaded OpenBLAS potrf crashes here at n >= 16000
+            alpha = scipy.linalg.cho_solve(scipy.linalg.cho_factor(K, overwrite_a=True), y)
+    fit_s = time.perf_counter() - t0
+    del K
+    pred = kernel_predict(kern, X, alpha, Xt)
+    return {"fit_s": fit_s, "gram_s": gram_s, "pred": pred,
+            "test_error": float(np.mean((pred - ft) ** 2) / var), "peak_rss": _peak_rss_bytes()}
+
+
+def _job_tile_rate(cfg):
+    """Kernel entries per second of one dense tile (reference for the solver's rate)."""
+    _limit_threads(cfg["threads"])
+    kern, label = _kernel()
+    X, *_ = _data(cfg["tile"], cfg["d"], 1, cfg["seed"], cfg["degree"], cfg["rank"])
+    kern(X, X)  # compile, warm up, fault the pages in
+    t0 = time.perf_counter()
+    kern(X, X)
+    dt = time.perf_counter() - t0
+    return {"rate": X.shape[0] ** 2 / dt, "label": label}
+
+
+def _in_child(fn, cfg, isolate):
+    if not isolate:
+        return fn(cfg)
+    with cf.ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as ex:
+        return ex.submit(fn, cfg).result()
+
+
+# --------------------------------------------------------------------------------------- CLI
+def _ints(text):
+    try:
+        vals = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not vals or any(v < 2 for v in vals):
+        raise argparse.ArgumentTypeError(f"expected integers >= 2, got {text!r}")
+    return vals
+
+
+def _pos(text):
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not (v > 0 and np.isfinite(v)):
+        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {text!r}")
+    return v
+
+
+def build_parser():
+    p = argparse.ArgumentParser(
+        prog="python -m bench pcg",
+        description="Matrix-free kernel ridge (Nystrom-preconditioned CG) benchmark: time, "
+                    "peak memory, iterations, test error against the dense solve.")
+    p.add_argument("--sizes", type=_ints, default=[20000], metavar="N1,N2,...",
+                   help="training sizes (default 20000)")
+    p.add_argument("--full", action="store_true",
+                   help=f"the issue's sizes {','.join(map(str, FULL_SIZES))} (overrides --sizes)")
+    p.add_argument("--d", type=int, default=16, help="input dimension (default 16)")
+    p.add_argument("--methods", default="exact", metavar="M1,M2",
+                   help="exact and/or nystrom (default exact)")
+    p.add_argument("--ridge", type=_pos, default=1e-2,
+                   help="(K + ridge I) alpha = y (default 1e-2)")
+    p.add_argument("--n-centers", type=int, default=None,
+                   help="Nystrom centres (default: the solver's, min(n, max(200, 10 sqrt n)))")
+    p.add_argument("--centers", choices=("uniform", "leverage"), default="uniform")
+    p.add_argument("--tol", type=_pos, default=1e-6, help="relative residual (default 1e-6)")
+    p.add_argument("--max-iter", type=int, default=200)
+    p.add_argument("--memory-gb", type=_pos, default=2.0,
+                   help="solver memory budget in GiB (default 2)")
+    p.add_argument("--dense-max", type=int, default=20000,
+                   help="largest n for the dense reference solve (default 20000; 0 skips)")
+    p.add_argument("--n-test", type=int, default=2000)
+    p.add_argument("--degree", type=int, default=2, help="target polynomial degree (default 2)")
+    p.add_argument("--rank", type=int, default=2, help="target rank (default 2)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=os.cpu_count() or 1,
+                   help="BLAS threads in the jobs (default: all CPUs)")
+    p.add_argument("--ref-tile", type=int, default=2048,
+                   help="side of the reference Gram tile (default 2048)")
+    p.add_argument("--no-isolate", action="store_true",
+                   help="run jobs in this process (peak memory is then cumulative)")
+    return p
+
+
+def main(argv=None):
+    """Run the benchmark; returns a process exit code."""
+    args = build_parser().parse_args(argv)
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    bad = [m for m in methods if m not in ("exact", "nystrom")]
+    if bad or not methods:
+        print(f"python -m bench pcg: error: --methods must list exact and/or nystrom, got "
+              f"{args.methods!r}", file=sys.stderr)
+        return 2
+    sizes = list(FULL_SIZES) if args.full else args.sizes
+    isolate = not args.no_isolate
+    base = {"d": args.d, "n_test": args.n_test, "seed": args.seed, "degree": args.degree,
+            "rank": args.rank, "threads": args.threads, "ridge": args.ridge, "tol": args.tol,
+            "max_iter": args.max_iter, "memory_budget": int(args.memory_gb * 2**30),
+            "centers": args.centers, "n_centers": args.n_centers}
+
+    ref = _in_child(_job_tile_rate, dict(base, tile=args.ref_tile), isolate)
+    print(f"kernel: closed-form relu NTK (both layers), {ref['label']}; d={args.d}, "
+          f"target degree {args.degree} rank {args.rank}, ridge {args.ridge:g}, tol {args.tol:g}, "
+          f"centres {args.centers}, budget {args.memory_gb:g} GiB, {args.threads} thread(s)")
+    print(f"reference: one {args.ref_tile} x {args.ref_tile} Gram tile at {ref['rate'] / 1e6:.1f} M entries/s")
+    header = (f"{'n':>7} {'method':>8} {'M':>5} {'iters':>5} {'resid':>8} {'fit s':>8} "
+              f"{'vs dense':>8} {'peak GB':>7} {'test err':>10} {'rel diff':>9} {'rate/ref':>8}")
+    print(header)
+    print("-" * len(header))
+    failures = 0
+    for n in sizes:
+        dense = None
+        if 0 < n <= args.dense_max:
+            try:
+                dense = _in_child(_job_dense, dict(base, n=n), isolate)
+            except Exception as exc:  # noqa: BLE001 - report and go on with the matrix-free runs
+                print(f"{n:>7} {'dense':>8}  failed: {type(exc).__name__}: {exc}")
+            else:
+                print(f"{n:>7} {'dense':>8} {'':>5} {'':>5} {'':>8} {dense['fit_s']:8.1f} "
+                      f"{1.0:8.2f} {dense['peak_rss'] / 2**30:7.2f} {dense['test_error']:10.4e} "
+                      f"{'':>9} {'':>8}")
+        for method in methods:
+            try:
+                r = _in_child(_job_pcg, dict(base, n=n, method=method), isolate)
+            except Exception as exc:  # noqa: BLE001
+                failures += 1
+                print(f"{n:>7} {method:>8}  failed: {type(exc).__name__}: {exc}")
+                continue
+            vs = f"{r['fit_s'] / dense['fit_s']:8.2f}" if dense else f"{'-':>8}"
+            if dense:
+                rel = abs(r["test_error"] - dense["test_error"]) / dense["test_error"]
+                reld = f"{rel:9.1e}"
+            else:
+                reld = f"{'-':>9}"
+            rate = r["kernel_evals"] / max(r["timings"].get("iterations", 0)
+                                           + r["timings"].get("preconditioner", 0)
+                                           + r["timings"].get("centers", 0), 1e-9)
+            print(f"{n:>7} {method:>8} {r['n_centers']:>5} {r['iterations']:>5} "
+                  f"{r['residual']:8.1e} {r['fit_s']:8.1f} {vs} {r['peak_rss'] / 2**30:7.2f} "
+                  f"{r['test_error']:10.4e} {reld} {rate / ref['rate']:8.2f}"
+                  + ("" if r["converged"] else "  (not converged)"))
+    print("vs dense: fit time / dense fit time (Gram + Cholesky) at the same n; rel diff: "
+          "|err - err_dense| / err_dense; rate/ref: kernel entries per second during the solve / "
+          "the reference tile's.")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,464 @@
+"""Numba Gram builders, generic over kernels: dense symmetric, rectangular, blocked, matvec.
+
+One loop structure serves every kernel. Per tile of (row, column) pairs the loop
+
+1. accumulates M = |u - v|^2 and P = |u + v|^2 of the unit (augmented) rows -- the angle is
+   then stable everywhere (``kernels.arccos``), and the inner loop runs over columns so it
+   vectorises;
+2. optionally maps the raw geometry to the representation's (G(x,y), G(x,x), G(y,y)) and
+   back to an angle between the representation's feature vectors (``_rep_step``,
+   ``_rep_relu``);
+3. evaluates the kernel's pairwise formula of (angle, norms) (``_relu_kernel`` for the relu
+   family in closed form, a Mehler sum for smooth activations).
+
+A new kernel adds a pairwise function and one branch in ``_row_values``, never a loop.
+Symmetric Grams compute tiles on and above the diagonal and mirror them. Shapes, dtypes and
+finiteness are validated in Python before any loop indexes memory.
+"""
+
+from __future__ import annotations
+
+import os
+from math import factorial, pi
+
+import numpy as np
+from numba import njit, prange
+
+from .arccos import _SERIES, J_stable, half_angles
+from .spec import (
+    KIND_NTK_BOTH,
+    KIND_NTK_FIRST,
+    KIND_QUAD,
+    KIND_REP,
+    MODE_RELU,
+    REP_NONE,
+    REP_STEP,
+    KernelSpec,
+    as_spec,
+    check_array_2d,
+    check_pair,
+)
+
+__all__ = ["gram", "gram_blocks", "gram_matvec", "block_rows_for_budget", "TILE"]
+
+TILE = 128
+_FM = {"contract"}
+_INV2PI = 1.0 / (2.0 * pi)
+_FACT2 = np.array([1.0, 1.0, 4.0, 36.0, 576.0])  # (m!)^2
+# theta cos(theta) - sin(theta) = theta^3 sum_{k>=1} (-1)^k 2k/(2k+1)! theta^(2k-2);
+# 10 terms: truncation < 1e-20 relative for theta < 1
+_TCS = np.array([(-1) ** k * 2 * k / float(factorial(2 * k + 1)) for k in range(1, 11)])
+
+
+# -- pairwise formulas ----------------------------------------------------------------------
+
+
+@njit(cache=True, fastmath=_FM, inline="always")
+def _relu_moment(m, c, s, phi, ab, series):
+    """E[r_m(w.a) r_m(w.b)], r_m = relu^m/m!: (|a||b|)^m J_m / (2 pi m!^2) (Cho & Saul 2009)."""
+    return ab**m * J_stable(m, c, s, phi, series) * (_INV2PI / _FACT2[m])
+
+
+@njit(cache=True, fastmath=_FM, inline="always")
+def _relu_kernel(kind, k, M, P, ab, series):
+    """Trained-layer kernel for sigma = relu^k/k! from unit-vector M, P and ab = |a||b|.
+
+    K_L = (a.b) E[s' s'], K_NTK = E[s s] + K_L, K_Q = (a.b)^2/4 E[s'' s''] (MATH.md sec. 4),
+    with s^(p) = relu^(k-p)/(k-p)!.
+    """
+    theta, phi = half_angles(M, P)
+    tot = M + P
+    c = (P - M) / tot
+    s = 2.0 * np.sqrt(M * P) / tot
+    dot = c * ab
+    if kind == KIND_QUAD:
+        return 0.25 * dot * dot * _relu_moment(k - 2, c, s, phi, ab, series)
+    val = 0.0
+    if k >= 1:  # step (k = 0) has sigma' = 0 a.e.: K_L vanishes
+        val = dot * _relu_moment(k - 1, c, s, phi, ab, series)
+    if kind == KIND_NTK_BOTH:
+        val += _relu_moment(k, c, s, phi, ab, series)
+    return val
+
+
+@njit(cache=True, fastmath=_FM, inline="always")
+def _theta_cos_minus_sin(theta, c, s):
+    """theta cos(theta) - sin(theta), with its Taylor series below theta = 1 (no cancellation)."""
+    t2 = theta * theta
+    acc = 0.0
+    for kk in range(_TCS.shape[0] - 1, -1, -1):
+        acc = acc * t2 + _TCS[kk]
+    ser = acc * t2 * theta
+    return ser if theta < 1.0 else theta * c - s
+
+
+@njit(cache=True, fastmath=_FM, inline="always")
+def _to_unit(Gxy, Gxx, Gyy, D, S, sb2):
+    """Unit-vector (M', P', |a'|, |b'|) of feature vectors a, b with a.b = Gxy, |a|^2 = Gxx,
+    |b|^2 = Gyy, |a-b|^2 = D, |a+b|^2 = S, after appending the trained bias s_b to each.
+
+    Uses |a^ - b^|^2 = (|a-b|^2 - (|a|-|b|)^2) / (|a||b|): no 1 - cos cancellation.
+    """
+    A2 = Gxx + sb2
+    B2 = Gyy + sb2
+    na = np.sqrt(A2)
+    nb = np.sqrt(B2)
+    dn = (A2 - B2) / (na + nb)
+    dn2 = dn * dn
+    ab = na * nb
+    Mp = max(D - dn2, 0.0) / ab
+    Pp = max(S + 4.0 * sb2 - dn2, 0.0) / ab
+    return Mp, Pp, ab
+
+
+@njit(cache=True, fastmath=_FM, inline="always")
+def _rep_step(M, P, na, nb):
+    """G for phi = step(v.x + b): G = (pi - theta)/(2 pi), G(x,x) = 1/2 (arc-cosine J_0).
+
+    Returns (Gxy, Gxx, Gyy, D = |phi_x - phi_y|^2 = theta/pi, S = |phi_x + phi_y|^2).
+    """
+    theta, phi = half_angles(M, P)
+    return phi * _INV2PI, 0.5, 0.5, theta / pi, 1.0 + phi / pi
+
+
+@njit(cache=True, fastmath=_FM, inline="always")
+def _rep_relu(M, P, na, nb, series):
+    """G for phi = relu(v.x + b): G = |a||b| J_1/(2 pi), G(x,x) = |a|^2/2 (a = [x; s_r]).
+
+    D = (|a|-|b|)^2/2 + |a||b| (pi - J_1)/pi with pi - J_1 = pi (1 - cos) + (theta cos - sin).
+    """
+    theta, phi = half_angles(M, P)
+    tot = M + P
+    c = (P - M) / tot
+    s = 2.0 * np.sqrt(M * P) / tot
+    ab = na * nb
+    Gxy = ab * J_stable(1, c, s, phi, series) * _INV2PI
+    Gxx = 0.5 * na * na
+    Gyy = 0.5 * nb * nb
+    dn = (na * na - nb * nb) / (na + nb)
+    D = 0.5 * dn * dn + ab * (pi * (2.0 * M / tot) + _theta_cos_minus_sin(theta, c, s)) / pi
+    return Gxy, Gxx, Gyy, D, Gxx + Gyy + 2.0 * Gxy
+
+
+# -- row evaluation (shared by every builder) -------------------------------------------
+
+
+@njit(cache=True, fastmath=_FM, inline="always")
+def _row_values(icfg, fcfg, series, M, P, na, NY, j0, nb_, CXi, CYT, out, off, ab_buf):
+    """out[off + jj] = K(row, column j0 + jj) for jj < nb_, from M, P buffers."""
+    kind = icfg[0]
+    mode = icfg[1]
+    k = icfg[2]
+    rep = icfg[3]
+    sb2 = fcfg[0]
+    if rep != REP_NONE:
+        for jj in range(nb_):
+            nbj = NY[j0 + jj]
+            if rep == REP_STEP:
+                Gxy, Gxx, Gyy, D, S = _rep_step(M[jj], P[jj], na, nbj)
+            else:
+                Gxy, Gxx, Gyy, D, S = _rep_relu(M[jj], P[jj], na, nbj, series)
+            if kind == KIND_REP:
+                out[off + jj] = Gxy
+            else:
+                Mp, Pp, ab = _to_unit(Gxy, Gxx, Gyy, D, S, sb2)
+                M[jj] = Mp
+                P[jj] = Pp
+                ab_buf[jj] = ab
+        if kind == KIND_REP:
+            return
+    else:
+        for jj in range(nb_):
+            ab_buf[jj] = na * NY[j0 + jj]
+    if mode == MODE_RELU:
+        if kind == KIND_NTK_FIRST and k == 1:
+            # the hot path (relu K_L): dot * (pi - theta) / (2 pi), written out so it vectorises
+            for jj in range(nb_):
+                Mj = M[jj]
+                Pj = P[jj]
+                theta, phi = half_angles(Mj, Pj)
+                out[off + jj] = (Pj - Mj) / (Mj + Pj) * ab_buf[jj] * phi * _INV2PI
+        else:
+            for jj in range(nb_):
+                out[off + jj] = _relu_kernel(kind, k, M[jj], P[jj], ab_buf[jj], series)
+        return
+    # smooth activation: Mehler sums over per-point Hermite coefficients
+    nc = CXi.shape[0]
+    len_orders = 1
+    if kind == KIND_NTK_BOTH:
+        len_orders = 2
+    K = nc // len_orders
+    for jj in range(nb_):
+        Mj = M[jj]
+        Pj = P[jj]
+        c = (Pj - Mj) / (Mj + Pj)
+        ab = ab_buf[jj]
+        dot = c * ab
+        val = 0.0
+        for t in range(len_orders):
+            acc = 0.0
+            base = t * K
+            for q in range(K - 1, -1, -1):
+                acc = acc * c + CXi[base + q] * CYT[base + q, j0 + jj]
+            # orders: quad -> (2,), first -> (1,), both -> (0, 1)
+            if kind == KIND_QUAD:
+                val += 0.25 * dot * dot * acc
+            elif kind == KIND_NTK_FIRST or t == 1:
+                val += dot * acc
+            else:
+                val += acc
+        out[off + jj] = val
+
+
+@njit(cache=True, fastmath=_FM, inline="always")
+def _accumulate_MP(UX, i, UYT, j0, nb_, M, P):
+    for jj in range(nb_):
+        M[jj] = 0.0
+        P[jj] = 0.0
+    for kk in range(UX.shape[1]):
+        xk = UX[i, kk]
+        for jj in range(nb_):
+            y = UYT[kk, j0 + jj]
+            t = xk - y
+            M[jj] += t * t
+            t = xk + y
+            P[jj] += t * t
+
+
+# -- builders -----------------------------------------------------------------------------
+
+
+@njit(cache=True, parallel=True, fastmath=_FM)
+def _gram_tiles(UX, NX, CX, UYT, NY, CYT, icfg, fcfg, series, tiles, out, row0, symmetric, T):
+    """Fill out[i - row0, j] for every tile (I, J) in ``tiles`` (start indices)."""
+    ntile = tiles.shape[0]
+    for t in prange(ntile):
+        i0 = tiles[t, 0]
+        j0 = tiles[t, 1]
+        i1 = min(i0 + T, row0 + out.shape[0], UX.shape[0])  # a block ends before UX does
+        j1 = min(j0 + T, UYT.shape[1])
+        nb_ = j1 - j0
+        M = np.empty(T)
+        P = np.empty(T)
+        ab = np.empty(T)
+        for i in range(i0, i1):
+            _accumulate_MP(UX, i, UYT, j0, nb_, M, P)
+            _row_values(icfg, fcfg, series, M, P, NX[i], NY, j0, nb_, CX[i], CYT,
+                        out[i - row0], j0, ab)
+        if symmetric and j0 != i0:
+            for jj in range(j0, j1):
+                for i in range(i0, i1):
+                    out[jj - row0, i] = out[i - row0, jj]
+        elif symmetric:  # diagonal tile: mirror its upper triangle so K == K.T exactly
+            for i in range(i0, i1):
+                for jj in range(i0, i):
+                    out[i - row0, jj] = out[jj - row0, i]
+
+
+@njit(cache=True, parallel=True, fastmath=_FM)
+def _matvec_rows(UX, NX, CX, UYT, NY, CYT, icfg, fcfg, series, V, out, T):
+    """out[i] = sum_j K(x_i, y_j) V[j] without storing K (row tiles in parallel)."""
+    n = UX.shape[0]
+    m = UYT.shape[1]
+    r = V.shape[1]
+    nrt = (n + T - 1) // T
+    for t in prange(nrt):
+        M = np.empty(T)
+        P = np.empty(T)
+        ab = np.empty(T)
+        buf = np.empty(T)
+        for i in range(t * T, min((t + 1) * T, n)):
+            for q in range(r):
+                out[i, q] = 0.0
+            for j0 in range(0, m, T):
+                nb_ = min(T, m - j0)
+                _accumulate_MP(UX, i, UYT, j0, nb_, M, P)
+                _row_values(icfg, fcfg, series, M, P, NX[i], NY, j0, nb_, CX[i], CYT, buf,
+                            0, ab)
+                for q in range(r):
+                    acc = 0.0
+                    for jj in range(nb_):
+                        acc += buf[jj] * V[j0 + jj, q]
+                    out[i, q] += acc
+
+
+# -- Python front ends -------------------------------------------------------------------
+
+
+def _prepared(spec, X, Y):
+    icfg, fcfg = spec.codes()
+    UX, NX, CX = spec.plan(X)
+    if Y is None:
+        UY, NY, CY = UX, NX, CX
+    else:
+        UY, NY, CY = spec.plan(Y)
+    if CX.shape[1] != CY.shape[1]:  # different truncations for X and Y: pad to the longer
+        L = max(CX.shape[1], CY.shape[1])
+        nord = len(spec.derivative_orders)
+        CX, CY = _pad_orders(CX, L, nord), _pad_orders(CY, L, nord)
+    return (UX, NX, CX, np.ascontiguousarray(UY.T), NY, np.ascontiguousarray(CY.T), icfg, fcfg,
+            _SERIES)
+
+
+def _pad_orders(C, L, nord):
+    if C.shape[1] == L:
+        return C
+    K_old, K_new = C.shape[1] // nord, L // nord
+    out = np.zeros((C.shape[0], L))
+    for t in range(nord):
+        out[:, t * K_new : t * K_new + K_old] = C[:, t * K_old : (t + 1) * K_old]
+    return out
+
+
+def _check_memory(nbytes, what):
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
+        return
+    if nbytes > 0.75 * total:
+        raise MemoryError(
+            f"{what} needs {nbytes / 2**30:.1f} GiB, more than 75% of this machine's "
+            f"{total / 2**30:.1f} GiB; use kernels.gram_blocks (row blocks within a memory "
+            f"budget) or kernels.gram_matvec (matrix-free K @ v) instead"
+        )
+
+
+def _tiles(n_rows, n_cols, symmetric, T=TILE):
+    I = np.arange(0, n_rows, T)
+    J = np.arange(0, n_cols, T)
+    II, JJ = np.meshgrid(I, J, indexing="ij")
+    tiles = np.stack([II.ravel(), JJ.ravel()], axis=1)
+    if symmetric:
+        tiles = tiles[tiles[:, 1] >= tiles[:, 0]]
+    # largest work first is irrelevant here (equal tiles); interleave for balance
+    return np.ascontiguousarray(tiles, dtype=np.int64)
+
+
+def gram(X, Y=None, kernel=None, *, out=None, **spec_kwargs):
+    """Dense Gram matrix K(X, Y) of a closed-form kernel.
+
+    Parameters
+    ----------
+    X : array_like of shape (n_X, d)
+    Y : array_like of shape (n_Y, d) or None
+        None: the symmetric K(X, X), computed on one triangle of tiles and mirrored.
+    kernel : KernelSpec or str or None
+        The kernel; a str is taken as ``kind`` with ``spec_kwargs`` (e.g.
+        ``gram(X, kernel="ntk", activation="relu", trained="both")``).
+    out : ndarray of shape (n_X, n_Y), float64, C-contiguous, optional
+        Written in place and returned.
+
+    Returns
+    -------
+    K : ndarray of shape (n_X, n_Y), float64
+    """
+    spec = as_spec(kernel, **spec_kwargs)
+    X, Y = check_pair(X, Y)
+    n, m = X.shape[0], (X if Y is None else Y).shape[0]
+    if out is None:
+        _check_memory(8 * n * m, f"a dense ({n}, {m}) float64 Gram matrix")
+        out = np.empty((n, m))
+    else:
+        _check_out(out, (n, m))
+    args = _prepared(spec, X, Y)
+    tiles = _tiles(n, m, Y is None)
+    _gram_tiles(*args, tiles, out, 0, Y is None, TILE)
+    return out
+
+
+def _check_out(out, shape):
+    if not isinstance(out, np.ndarray) or out.dtype != np.float64 or not out.flags.c_contiguous:
+        raise TypeError("out must be a C-contiguous float64 ndarray")
+    if out.shape != shape:
+        raise ValueError(f"out has shape {out.shape}, expected {shape}")
+
+
+def block_rows_for_budget(n_cols, memory_budget):
+    """Rows per block so that one (rows, n_cols) float64 block fits in ``memory_budget`` bytes."""
+    if isinstance(memory_budget, bool) or not isinstance(memory_budget, (int, np.integer, float)):
+        raise TypeError(f"memory_budget must be a number of bytes, got {memory_budget!r}")
+    rows = int(memory_budget // (8 * max(int(n_cols), 1)))
+    if rows < 1:
+        raise ValueError(
+            f"memory_budget={memory_budget} bytes cannot hold one row of {n_cols} float64 "
+            f"entries ({8 * n_cols} bytes)"
+        )
+    return rows
+
+
+def _block_rows(n_cols, block_rows, memory_budget):
+    if block_rows is not None and memory_budget is not None:
+        raise TypeError("pass block_rows or memory_budget, not both")
+    if block_rows is None:
+        return block_rows_for_budget(n_cols, 256 * 2**20 if memory_budget is None else memory_budget)
+    if isinstance(block_rows, bool) or not isinstance(block_rows, (int, np.integer)):
+        raise TypeError(f"block_rows must be an int, got {type(block_rows).__name__}")
+    if block_rows < 1:
+        raise ValueError(f"block_rows must be >= 1, got {block_rows}")
+    return int(block_rows)
+
+
+def gram_blocks(X, Y=None, kernel=None, *, block_rows=None, memory_budget=None, **spec_kwargs):
+    """Generate row blocks of K(X, Y) within a memory budget.
+
+    Parameters
+    ----------
+    X, Y, kernel, **spec_kwargs
+        As in :func:`gram`; ``Y=None`` means Y = X.
+    block_rows : int, optional
+        Rows per block.
+    memory_budget : int, optional
+        Bytes one block may use (default 256 MiB when neither is given).
+
+    Yields
+    ------
+    start, stop : int
+        Row range of the block in K.
+    block : ndarray of shape (stop - start, n_Y)
+        A fresh array per block (safe to keep).
+    """
+    spec = as_spec(kernel, **spec_kwargs)
+    X, Y = check_pair(X, Y)
+    Yv = X if Y is None else Y
+    rows = _block_rows(Yv.shape[0], block_rows, memory_budget)
+    UX, NX, CX, UYT, NY, CYT, icfg, fcfg, series = _prepared(spec, X, Yv)
+    m = Yv.shape[0]
+    for start in range(0, X.shape[0], rows):
+        stop = min(start + rows, X.shape[0])
+        blk = np.empty((stop - start, m))
+        tiles = _tiles(stop - start, m, False) + np.array([start, 0])
+        _gram_tiles(UX, NX, CX, UYT, NY, CYT, icfg, fcfg, series, tiles, blk, start, False, TILE)
+        yield start, stop, blk
+
+
+def gram_matvec(X, v, kernel=None, *, Y=None, **spec_kwargs):
+    """K(X, Y) @ v without storing K (fused numba loop; memory O(n_X + n_Y)).
+
+    Parameters
+    ----------
+    X : array_like of shape (n_X, d)
+    v : array_like of shape (n_Y,) or (n_Y, r)
+    kernel, **spec_kwargs : as in :func:`gram`
+    Y : array_like of shape (n_Y, d), optional (default: X)
+
+    Returns
+    -------
+    ndarray of shape (n_X,) or (n_X, r)
+    """
+    spec = as_spec(kernel, **spec_kwargs)
+    X, Y = check_pair(X, Y)
+    Yv = X if Y is None else Y
+    V = np.asarray(v)
+    if V.dtype == object or not np.issubdtype(V.dtype, np.number) or np.iscomplexobj(V):
+        raise TypeError(f"v must be a real numeric array, got dtype {V.dtype}")
+    if V.ndim not in (1, 2) or V.shape[0] != Yv.shape[0]:
+        raise ValueError(
+            f"v must have shape ({Yv.shape[0]},) or ({Yv.shape[0]}, r) to match "
+            f"{'Y' if Y is not None else 'X'}.shape = {Yv.shape}, got {V.shape}"
+        )
+    V2 = np.ascontiguousarray(V.reshape(V.shape[0], -1), dtype=np.float64)
+    if not np.all(np.isfinite(V2)):
+        raise ValueError("v contains NaN or inf")
+    out = np.empty((X.shape[0], V2.shape[1]))
+    _matvec_rows(*_prepared(spec, X, Yv), V2, out, TILE)
+    return out[:, 0] if V.ndim == 1 else out

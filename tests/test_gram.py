@@ -1,0 +1,155 @@
+"""Numba Gram builders against a naive numpy reference; blocks, matvec, validation."""
+
+from math import factorial
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from kernels import KernelSpec, gram, gram_blocks, gram_matvec
+from kernels.activations import get_activation
+from kernels.arccos import arccos_J
+from kernels.hermite import hermite_coefficients
+
+
+def unit_MP(A, B):
+    ua = A / np.linalg.norm(A, axis=1, keepdims=True)
+    ub = B / np.linalg.norm(B, axis=1, keepdims=True)
+    M = ((ua[:, None, :] - ub[None]) ** 2).sum(-1)
+    P = ((ua[:, None, :] + ub[None]) ** 2).sum(-1)
+    return M, P
+
+
+def naive(spec, X, Y):
+    """Straightforward numpy evaluation of MATH.md sections 3-4 (dense, broadcasting)."""
+    s2 = spec.bias**2
+    if spec.representation is None:
+        Xa = np.hstack([X, np.full((len(X), 1), spec.bias)])
+        Ya = np.hstack([Y, np.full((len(Y), 1), spec.bias)])
+        dot, na, nb = Xa @ Ya.T, np.linalg.norm(Xa, axis=1), np.linalg.norm(Ya, axis=1)
+        M, P = unit_MP(Xa, Ya)
+    else:
+        r = spec.representation_bias
+        Xr = np.hstack([X, np.full((len(X), 1), r)])
+        Yr = np.hstack([Y, np.full((len(Y), 1), r)])
+        m = 0 if spec.representation == "step" else 1
+        def G(A, B):
+            Mr, Pr = unit_MP(A, B)
+            nA, nB = np.linalg.norm(A, axis=1), np.linalg.norm(B, axis=1)
+            return (nA[:, None] * nB[None]) ** m * arccos_J(m, Mr, Pr) / (2 * np.pi)
+        Gxy = G(Xr, Yr)
+        gx = np.diag(G(Xr, Xr)).copy()
+        gy = np.diag(G(Yr, Yr)).copy()
+        if spec.kind == "representation":
+            return Gxy
+        dot = Gxy + s2
+        na, nb = np.sqrt(gx + s2), np.sqrt(gy + s2)
+        D = gx[:, None] + gy[None] - 2 * Gxy
+        S = gx[:, None] + gy[None] + 2 * Gxy + 4 * s2
+        dn2 = (na[:, None] - nb[None]) ** 2
+        ab = na[:, None] * nb[None]
+        M, P = np.maximum(D - dn2, 0) / ab, np.maximum(S - dn2, 0) / ab
+    ab = na[:, None] * nb[None]
+    act = get_activation(spec.activation)
+    c = (P - M) / (P + M)
+
+    def E(p):
+        if act.smooth:
+            f = act.derivative(p)
+            ca, cb = hermite_coefficients(f, na), hermite_coefficients(f, nb)
+            K = min(ca.shape[1], cb.shape[1])
+            return sum(ca[:, k][:, None] * cb[:, k][None] * c**k for k in range(K))
+        mm = act.relu_order - p
+        if mm < 0:
+            return np.zeros_like(c)
+        return ab**mm * arccos_J(mm, M, P) / (2 * np.pi * factorial(mm) ** 2)
+
+    if spec.kind == "quad":
+        return 0.25 * dot**2 * E(2)
+    K = dot * E(1)
+    if spec.trained == "both":
+        K = K + E(0)
+    return K
+
+
+SPECS = [KernelSpec(k, a, t, b, r)
+         for k, a, t in [("ntk", "relu", "first"), ("ntk", "relu", "both"), ("ntk", "relu3", "first"),
+                         ("ntk", "relu4", "both"), ("quad", "relu2", "first"), ("quad", "relu4", "first"),
+                         ("ntk", "shifted_sigmoid", "both"), ("quad", "softplus", "first"),
+                         ("ntk", "step", "both")]
+         for b in (0.0, 0.5) for r in (None, "step", "relu")]
+SPECS += [KernelSpec("representation", "relu", "first", 0.0, r, 1.0) for r in ("step", "relu")]
+
+
+def close(A, R):
+    assert A.shape == R.shape
+    np.testing.assert_allclose(A, R, rtol=1e-12, atol=1e-13 * np.max(np.abs(R)))
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=str)
+def test_numba_equals_naive(spec):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((150, 5)) * rng.uniform(0.1, 0.35, (150, 1))
+    Y = rng.standard_normal((37, 5)) * 0.3
+    close(gram(X, Y, spec), naive(spec, X, Y))          # rectangular, several tiles
+    K = gram(X, None, spec)
+    assert np.array_equal(K, K.T)                       # one triangle, mirrored
+    close(K, naive(spec, X, X))
+
+
+@settings(max_examples=10, deadline=None)
+@given(n=st.integers(1, 300), m=st.integers(1, 40), rows=st.integers(1, 200),
+       idx=st.integers(0, len(SPECS) - 1), seed=st.integers(0, 1000))
+def test_blocks_and_matvec(n, m, rows, idx, seed):
+    spec = SPECS[idx]
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, 4)) * 0.5
+    Y = rng.standard_normal((m, 4)) * 0.5
+    K = gram(X, Y, spec)
+    got = np.empty_like(K)
+    last = 0
+    for a, b, blk in gram_blocks(X, Y, spec, block_rows=rows):
+        assert a == last and b - a <= rows
+        got[a:b] = blk
+        last = b
+    assert last == n
+    assert np.array_equal(got, K)
+    v = rng.standard_normal(m)
+    V = rng.standard_normal((m, 3))
+    np.testing.assert_allclose(gram_matvec(X, v, spec, Y=Y), K @ v, rtol=1e-11,
+                               atol=1e-12 * np.abs(K).sum(1).max())
+    np.testing.assert_allclose(gram_matvec(X, V, spec, Y=Y), K @ V, rtol=1e-11,
+                               atol=1e-12 * np.abs(K).sum(1).max())
+    Ks = gram(X, None, spec)
+    u = rng.standard_normal(n)
+    np.testing.assert_allclose(gram_matvec(X, u, spec), Ks @ u, rtol=1e-11,
+                               atol=1e-12 * np.abs(Ks).sum(1).max())
+
+
+def test_memory_budget_blocks_and_keywords():
+    X = np.random.default_rng(1).standard_normal((100, 3))
+    blocks = list(gram_blocks(X, kernel="quad", activation="relu3", memory_budget=8 * 100 * 7))
+    assert [b - a for a, b, _ in blocks][:1] == [7]
+    np.testing.assert_array_equal(np.vstack([b for *_, b in blocks]),
+                                  gram(X, kernel="quad", activation="relu3"))
+
+
+def test_builder_bad_input():
+    X = np.ones((4, 3))
+    spec = KernelSpec()
+    with pytest.raises(ValueError, match="different numbers of features"):
+        gram(X, np.ones((2, 4)), spec)
+    with pytest.raises(ValueError, match="v must have shape"):
+        gram_matvec(X, np.ones(5), spec)
+    with pytest.raises(ValueError, match="NaN"):
+        gram_matvec(X, np.array([1, np.nan, 1, 1.0]), spec)
+    with pytest.raises(ValueError, match="memory_budget"):
+        next(gram_blocks(X, None, spec, memory_budget=8))
+    with pytest.raises(ValueError, match="block_rows"):
+        next(gram_blocks(X, None, spec, block_rows=0))
+    with pytest.raises(TypeError, match="KernelSpec"):
+        gram(X, None, 3)
+    with pytest.raises(ValueError, match="out has shape"):
+        gram(X, None, spec, out=np.empty((3, 3)))
+    with pytest.raises(ValueError, match="2-d"):
+        gram(np.ones(3), None, spec)

@@ -1,0 +1,349 @@
+"""Matrix-free kernel ridge (solvers.pcg, solvers.nystrom): PCG against dense solves, the
+preconditioner's effect, the memory budget (tracemalloc), leverage scores, bad input."""
+
+from __future__ import annotations
+
+import tracemalloc
+import warnings
+
+import numpy as np
+import pytest
+import scipy.linalg
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics.pairwise import rbf_kernel
+
+from solvers.nystrom import approximate_leverage_scores, select_centers
+from solvers.pcg import (BlockedKernelOperator, CallableKernel, as_kernel, conjugate_gradient,
+                         pcg_kernel_ridge)
+
+
+def relu_ntk(A, B):
+    """Closed-form relu NTK (both layers), MATH.md section 4; in-place to bound temporaries."""
+    na = np.sqrt(np.einsum("ij,ij->i", A, A))[:, None]
+    nb = np.sqrt(np.einsum("ij,ij->i", B, B))[None, :]
+    dot = A @ B.T
+    nn = na * nb
+    c = np.divide(dot, nn)
+    np.clip(c, -1.0, 1.0, out=c)
+    s = np.sqrt(np.maximum(1.0 - c * c, 0.0))
+    th = np.arccos(c)
+    np.subtract(np.pi, th, out=th)  # pi - theta
+    c *= th
+    s += c
+    s *= nn                          # |x||y| (sin + (pi - th) cos)
+    dot *= th                        # x.y (pi - th)
+    dot += s
+    dot /= 2 * np.pi
+    return dot
+
+
+def sphere(n, d, seed):
+    X = np.random.default_rng(seed).standard_normal((n, d))
+    return X / np.linalg.norm(X, axis=1, keepdims=True)
+
+
+def target(X):
+    return X[:, 0] ** 3 - X[:, 1] * X[:, 2] + 0.5 * X[:, 3]
+
+
+def dense_alpha(K, y, ridge):
+    return scipy.linalg.solve(K + ridge * np.eye(K.shape[0]), y, assume_a="pos")
+
+
+KERNELS = {
+    "relu_ntk": CallableKernel(relu_ntk),
+    "rbf": CallableKernel(rbf_kernel, {"gamma": 0.7}),
+}
+
+
+# ------------------------------------------------------------------ PCG against dense solves
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(n=st.integers(5, 160), d=st.integers(2, 12), kname=st.sampled_from(sorted(KERNELS)),
+       log_ridge=st.floats(-3, 1), frac=st.floats(0.05, 1.0),
+       centers=st.sampled_from(["uniform", "leverage"]), seed=st.integers(0, 2**16))
+def test_exact_pcg_matches_dense_solve(n, d, kname, log_ridge, frac, centers, seed):
+    X = sphere(n, d, seed)
+    y = target(np.pad(X, ((0, 0), (0, 4)))) + np.random.default_rng(seed + 1).standard_normal(n)
+    ridge = 10.0 ** log_ridge
+    kern = KERNELS[kname]
+    K = kern(X, X)
+    M = max(1, int(frac * n))
+    res = pcg_kernel_ridge(X, y, kernel=kern, ridge=ridge, n_centers=M, centers=centers,
+                           tol=1e-11, max_iter=4 * n + 50, seed=seed)
+    alpha = dense_alpha(K, y, ridge)
+    assert res.converged
+    # the true residual of the returned solution, not just CG's recursive one
+    true_res = np.linalg.norm(K @ res.coef + ridge * res.coef - y) / np.linalg.norm(y)
+    assert true_res < 1e-8
+    cond = np.linalg.cond(K + ridge * np.eye(n))
+    assert np.linalg.norm(res.coef - alpha) <= 1e-9 * cond * np.linalg.norm(alpha)
+    assert res.residuals[0] == 1.0 and res.residuals[-1] <= 1e-11
+    assert len(res.residuals) == res.iterations + 1
+
+
+@pytest.mark.parametrize("kname", sorted(KERNELS))
+def test_exact_predictions_match_dense(kname):
+    X, Xt = sphere(300, 8, 0), sphere(100, 8, 1)
+    y = target(X)
+    kern = KERNELS[kname]
+    alpha = dense_alpha(kern(X, X), y, 1e-2)
+    res = pcg_kernel_ridge(X, y, kernel=kern, ridge=1e-2, n_centers=60, tol=1e-10, seed=0)
+    pred, ref = res.predict(Xt), kern(Xt, X) @ alpha
+    assert np.linalg.norm(pred - ref) <= 1e-7 * np.linalg.norm(ref)
+    # blocked prediction under a tiny budget gives the same numbers
+    np.testing.assert_allclose(res.predict(Xt, memory_budget=20_000), pred, rtol=1e-12, atol=1e-14)
+
+
+def test_preconditioner_reduces_iterations():
+    X = sphere(300, 10, 3)
+    y = target(X)
+    kw = dict(kernel=relu_ntk, ridge=1e-3, tol=1e-8, max_iter=2000, seed=0)
+    plain = pcg_kernel_ridge(X, y, preconditioner=False, **kw)
+    uni = pcg_kernel_ridge(X, y, n_centers=100, centers="uniform", **kw)
+    lev = pcg_kernel_ridge(X, y, n_centers=100, centers="leverage", **kw)
+    assert plain.converged and uni.converged and lev.converged
+    assert uni.iterations <= plain.iterations / 3, (uni.iterations, plain.iterations)
+    assert lev.iterations <= plain.iterations / 3, (lev.iterations, plain.iterations)
+    # more centres, a better preconditioner
+    many = pcg_kernel_ridge(X, y, n_centers=200, **kw)
+    assert many.iterations < uni.iterations
+    np.testing.assert_allclose(uni.coef, plain.coef, rtol=0, atol=1e-6 * np.abs(plain.coef).max())
+
+
+@pytest.mark.parametrize("method", ["exact", "nystrom"])
+def test_two_dimensional_y_is_solved_per_column(method):
+    X = sphere(150, 5, 14)
+    Y = np.column_stack([target(np.pad(X, ((0, 0), (0, 0)))), X[:, 0], np.zeros(150)])
+    kw = dict(kernel=relu_ntk, ridge=0.05, n_centers=40, method=method, tol=1e-10, max_iter=300,
+              seed=2)
+    both = pcg_kernel_ridge(X, Y, **kw)
+    assert both.coef.shape == (both.support.shape[0], 3) and len(both.residuals) == 3
+    for j in range(2):
+        one = pcg_kernel_ridge(X, Y[:, j], **kw)
+        np.testing.assert_allclose(both.coef[:, j], one.coef, rtol=1e-8, atol=1e-10)
+    assert np.all(both.coef[:, 2] == 0)
+    assert both.predict(X[:7]).shape == (7, 3)
+
+
+def test_seed_determinism():
+    X = sphere(200, 6, 4)
+    y = target(X)
+    a = pcg_kernel_ridge(X, y, kernel=relu_ntk, ridge=0.1, n_centers=30, centers="leverage", seed=7)
+    b = pcg_kernel_ridge(X, y, kernel=relu_ntk, ridge=0.1, n_centers=30, centers="leverage", seed=7)
+    c = pcg_kernel_ridge(X, y, kernel=relu_ntk, ridge=0.1, n_centers=30, centers="leverage", seed=8)
+    np.testing.assert_array_equal(a.centers, b.centers)
+    np.testing.assert_array_equal(a.coef, b.coef)
+    assert not np.array_equal(a.centers, c.centers)
+
+
+# ------------------------------------------------------------------------- Falkon (nystrom)
+@pytest.mark.parametrize("cached", [True, False])
+def test_nystrom_matches_direct_normal_equations(cached):
+    X, Xt = sphere(250, 8, 5), sphere(50, 8, 6)
+    y = target(X)
+    ridge, M = 1e-2, 40
+    budget = (1 << 26) if cached else 200_000
+    res = pcg_kernel_ridge(X, y, kernel=relu_ntk, ridge=ridge, method="nystrom", n_centers=M,
+                           tol=1e-12, max_iter=500, seed=1, memory_budget=budget)
+    assert res.cached_factor is cached and res.converged
+    C = X[res.centers]
+    K_nC, K_CC = relu_ntk(X, C), relu_ntk(C, C)
+    beta = scipy.linalg.lstsq(K_nC.T @ K_nC + ridge * K_CC, K_nC.T @ y)[0]
+    ref = relu_ntk(Xt, C) @ beta
+    assert np.linalg.norm(res.predict(Xt) - ref) <= 1e-6 * np.linalg.norm(ref)
+
+
+def test_nystrom_with_all_points_is_dense_krr():
+    X, Xt = sphere(120, 5, 8), sphere(40, 5, 9)
+    y = target(np.pad(X, ((0, 0), (0, 0))))
+    ridge = 0.05
+    res = pcg_kernel_ridge(X, y, kernel=relu_ntk, ridge=ridge, method="nystrom", n_centers=120,
+                           tol=1e-12, max_iter=500, seed=0)
+    ref = relu_ntk(Xt, X) @ dense_alpha(relu_ntk(X, X), y, ridge)
+    assert np.linalg.norm(res.predict(Xt) - ref) <= 1e-6 * np.linalg.norm(ref)
+
+
+# ---------------------------------------------------------------------------- leverage scores
+def test_leverage_scores_with_full_pilot_are_exact():
+    X = sphere(150, 6, 10)
+    kern = as_kernel(relu_ntk)
+    ridge = 0.3
+    K = kern(X, X)
+    exact = np.diag(K @ np.linalg.inv(K + ridge * np.eye(150)))
+    op = BlockedKernelOperator(X, kern, 50_000)
+    approx = approximate_leverage_scores(X, kern, ridge, n_pilot=150, seed=0,
+                                         nm_blocks_factory=op.column_blocks)
+    np.testing.assert_allclose(approx, exact, rtol=1e-7, atol=1e-9)
+    # a pilot subset gives positive finite scores of the right overall size (effective dimension)
+    sub = approximate_leverage_scores(X, kern, ridge, n_pilot=40, seed=0,
+                                      nm_blocks_factory=op.column_blocks)
+    assert np.all(np.isfinite(sub)) and np.all(sub > 0)
+    assert 0.3 < sub.sum() / exact.sum() < 3
+
+
+def test_select_centers_basic():
+    X = sphere(50, 3, 0)
+    idx = select_centers(X, 10, seed=0)
+    assert idx.shape == (10,) and len(set(idx)) == 10 and np.all(np.diff(idx) > 0)
+    np.testing.assert_array_equal(idx, select_centers(X, 10, seed=0))
+
+
+# ------------------------------------------------------------------------ blocked operator
+@pytest.mark.parametrize("workspace", [200, 5_000, 60_000, 10**8])
+def test_blocked_matvec_equals_dense(workspace):
+    X = sphere(137, 7, 11)
+    kern = as_kernel(relu_ntk)
+    op = BlockedKernelOperator(X, kern, workspace)
+    K = kern(X, X)
+    v = np.random.default_rng(0).standard_normal(137)
+    V = np.random.default_rng(1).standard_normal((137, 3))
+    np.testing.assert_allclose(op.matvec(v), K @ v, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(op.matvec(V), K @ V, rtol=1e-12, atol=1e-12)
+    # column blocks cover every row once
+    idx = np.array([3, 50, 99])
+    got = np.vstack([b for _, b in op.column_blocks(idx)])
+    np.testing.assert_allclose(got, K[:, idx], rtol=1e-13, atol=1e-15)
+    # one triangle: about n^2/2 + n*tile/2 evaluations, not n^2 (when tiled)
+    if op.tile < 137:
+        op.n_kernel_evals = 0
+        op.matvec(v)
+        assert op.n_kernel_evals < 0.5 * 137 ** 2 + 137 * op.tile
+
+
+def test_conjugate_gradient_zero_rhs_and_indefinite():
+    x, hist, ok = conjugate_gradient(lambda v: 2 * v, np.zeros(4))
+    assert ok and np.all(x == 0)
+    with pytest.raises(np.linalg.LinAlgError, match="not positive definite"):
+        conjugate_gradient(lambda v: -v, np.ones(4))
+
+
+# ----------------------------------------------------------------------------- memory budget
+@pytest.mark.parametrize("method", ["exact", "nystrom"])
+def test_memory_budget_respected(method):
+    n, M = 1000, 50
+    X = sphere(n, 8, 12)
+    y = target(X)
+    budget = 1_500_000  # the n x n Gram alone would be 8 MB
+    kw = dict(kernel=relu_ntk, ridge=1e-2, n_centers=M, method=method, tol=1e-6, max_iter=60,
+              seed=0)
+    tracemalloc.start()
+    try:
+        res = pcg_kernel_ridge(X, y, memory_budget=budget, **kw)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        big = pcg_kernel_ridge(X, y, memory_budget=1 << 27, **kw)
+        _, peak_big = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert res.converged
+    assert peak <= budget, f"peak {peak} bytes over budget {budget}"
+    # the large budget really uses larger blocks (so the measurement sees the blocks)
+    assert peak_big > budget
+    np.testing.assert_allclose(res.predict(X[:20]), big.predict(X[:20]), rtol=1e-4, atol=1e-6)
+
+
+# -------------------------------------------------------------------------------- bad input
+def test_bad_parameters_raise_clear_errors():
+    X = sphere(30, 3, 0)
+    y = target(np.pad(X, ((0, 0), (0, 2))))
+    kw = dict(kernel=relu_ntk, ridge=0.1)
+    with pytest.raises(ValueError, match="n_centers must be >= 1"):
+        pcg_kernel_ridge(X, y, n_centers=0, **kw)
+    with pytest.raises(ValueError, match="n_centers=31 exceeds the number of samples n=30"):
+        pcg_kernel_ridge(X, y, n_centers=31, **kw)
+    with pytest.raises(TypeError, match="n_centers must be an int"):
+        pcg_kernel_ridge(X, y, n_centers=2.5, **kw)
+    for tol in (0.0, -1e-6, float("nan")):
+        with pytest.raises(ValueError, match="tol must be positive"):
+            pcg_kernel_ridge(X, y, tol=tol, **kw)
+    for ridge in (0.0, -1.0, float("inf")):
+        with pytest.raises(ValueError, match="ridge must be positive"):
+            pcg_kernel_ridge(X, y, kernel=relu_ntk, ridge=ridge)
+    with pytest.raises(ValueError, match="max_iter"):
+        pcg_kernel_ridge(X, y, max_iter=0, **kw)
+    with pytest.raises(ValueError, match="memory_budget"):
+        pcg_kernel_ridge(X, y, memory_budget=-5, **kw)
+    with pytest.raises(ValueError, match="memory_budget=1000 bytes is too small"):
+        pcg_kernel_ridge(X, y, memory_budget=1000, **kw)
+    with pytest.raises(ValueError, match=r"y must be 1-d .*n=30.*\(29,\)"):
+        pcg_kernel_ridge(X, y[:-1], **kw)
+    with pytest.raises(ValueError, match=r"X must be 2-d .*\(30,\)"):
+        pcg_kernel_ridge(X[:, 0], y, **kw)
+    Xn = X.copy()
+    Xn[3, 1] = np.nan
+    with pytest.raises(ValueError, match="X .* contains NaN"):
+        pcg_kernel_ridge(Xn, y, **kw)
+    with pytest.raises(ValueError, match="method must be"):
+        pcg_kernel_ridge(X, y, method="dense", **kw)
+    with pytest.raises(ValueError, match="centers must be"):
+        pcg_kernel_ridge(X, y, centers="kmeans", **kw)
+    with pytest.raises(TypeError, match="kernel must be"):
+        pcg_kernel_ridge(X, y, kernel=3, ridge=0.1)
+    with pytest.raises(ValueError, match="kernel must be one of"):
+        pcg_kernel_ridge(X, y, kernel="gauss", ridge=0.1)
+    with pytest.raises(ValueError, match="needs a seed"):
+        pcg_kernel_ridge(X, y, kernel="ntk", kernel_params={"width": 100}, ridge=0.1)
+    with pytest.raises(ValueError, match="only supported with method='exact'"):
+        pcg_kernel_ridge(X, y, method="nystrom", scheduler="tcp://127.0.0.1:1", **kw)
+    with pytest.raises(ValueError, match="preconditioner=False is only supported"):
+        pcg_kernel_ridge(X, y, method="nystrom", preconditioner=False, **kw)
+    res = pcg_kernel_ridge(X, y, n_centers=5, **kw)
+    with pytest.raises(ValueError, match="X_new has 4 features but the model was fitted with 3"):
+        res.predict(np.ones((2, 4)))
+
+
+def test_convergence_warning():
+    X = sphere(80, 4, 2)
+    y = target(np.pad(X, ((0, 0), (0, 0))))
+    with pytest.warns(ConvergenceWarning, match="did not reach tol"):
+        res = pcg_kernel_ridge(X, y, kernel=relu_ntk, ridge=1e-3, n_centers=3, tol=1e-12,
+                               max_iter=2, seed=0)
+    assert not res.converged and res.iterations == 2
+
+
+# ---------------------------------------------------------------- the kernels package's Grams
+def _package_kernel(name):
+    try:
+        from solvers.pcg import PackageKernel
+
+        return PackageKernel(name).fn
+    except ImportError:  # pragma: no cover
+        pytest.skip(f"kernels' {name} Gram function not available")
+
+
+@pytest.mark.parametrize("name, params", [
+    ("ntk", {"activation": "relu", "trained": "both"}),
+    ("ntk", {"activation": "relu", "trained": "first", "bias": 0.5}),
+    ("ntk", {"activation": "relu", "trained": "first", "width": 256, "seed": 3}),
+    ("ntk", {"activation": "shifted_sigmoid", "trained": "both"}),
+    ("ntk", {"activation": "relu", "trained": "both", "representation": "step"}),
+    ("quad", {"activation": "relu2"}),
+    ("quad", {"activation": "relu3", "width": 128, "seed": 0}),
+])
+def test_package_kernel_matches_dense(name, params):
+    gram_fn = _package_kernel(name)
+    X = sphere(200, 6, 13)
+    y = target(X)
+    K = gram_fn(X, **params)
+    alpha = dense_alpha(K, y, 1e-2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        res = pcg_kernel_ridge(X, y, kernel=name, kernel_params=params, ridge=1e-2,
+                               n_centers=50, tol=1e-10, max_iter=500, seed=0,
+                               memory_budget=400_000)
+    assert np.linalg.norm(res.coef - alpha) <= 1e-6 * np.linalg.norm(alpha)
+
+
+def test_bench_smoke(capsys):
+    from bench import pcg_bench
+
+    code = pcg_bench.main(["--sizes", "300", "--methods", "exact,nystrom", "--n-test", "50",
+                           "--no-isolate", "--ref-tile", "64", "--threads", "1", "--d", "6"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "dense" in out and "exact" in out and "nystrom" in out
+    exact_line = next(line for line in out.splitlines() if line.split()[:2] == ["300", "exact"])
+    assert float(exact_line.split()[9]) < 1e-3  # rel diff of test error vs the dense solve
+    assert pcg_bench.main(["--methods", "gauss"]) == 2

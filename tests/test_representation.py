@@ -1,0 +1,58 @@
+"""NeuralRepresentation: scikit-learn contract, whitening, infinite-width limit."""
+
+import numpy as np
+import pytest
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from kernels import NeuralRepresentation, representation_gram
+from targets import sample_inputs
+
+
+@parametrize_with_checks([NeuralRepresentation(8, n_unlabeled=200, seed=0),
+                          NeuralRepresentation(6, whiten=False, activation="relu", seed=1)])
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
+
+
+def test_whitened_identity_covariance_on_fresh_samples():
+    D, d = 30, 6
+    rep = NeuralRepresentation(D, n_unlabeled=20000, seed=3).fit(np.zeros((1, d)))
+    assert rep.lambda_min_ <= rep.lambda_max_ and rep.lambda_max_ > 0
+    H = rep.transform(sample_inputs(20000, d, seed=11)) * np.sqrt(D)
+    lam = np.linalg.eigvalsh(np.cov(H.T))
+    # floored directions (units constant on the sphere when |b_i| > |v_i|) carry ~0;
+    # every other direction has unit variance up to sampling error (~ sqrt(2/n) each)
+    kept = lam[rep.n_floored_:]
+    assert np.all(lam[: rep.n_floored_] < 0.05)
+    # nearly constant units (tiny but unfloored variance) amplify estimation noise, so
+    # bound the bulk rather than every eigenvalue
+    assert np.median(np.abs(kept - 1.0)) < 0.05, kept
+    assert np.mean(np.abs(kept - 1.0) < 0.15) >= 0.9, kept
+    assert np.abs(H.mean(0)).max() < 0.05
+
+
+def test_unwhitened_tends_to_G():
+    X = sample_inputs(6, 5, seed=2)
+    rep = NeuralRepresentation(40000, whiten=False, seed=4).fit(X)
+    H = rep.transform(X)
+    assert np.abs(H @ H.T - representation_gram(X)).max() < 0.02
+
+
+def test_seed_and_bad_params():
+    X = sample_inputs(5, 3, seed=0)
+    a = NeuralRepresentation(10, n_unlabeled=100, seed=1).fit_transform(X)
+    b = NeuralRepresentation(10, n_unlabeled=100, seed=1).fit_transform(X)
+    assert np.array_equal(a, b)
+    with pytest.raises(ValueError, match="width"):
+        NeuralRepresentation(0).fit(X)
+    with pytest.raises(ValueError, match="unknown activation"):
+        NeuralRepresentation(5, activation="tanh").fit(X)
+    with pytest.raises(ValueError, match="distribution"):
+        NeuralRepresentation(5, distribution="cube").fit(X)
+    with pytest.raises(ValueError):
+        NeuralRepresentation(5, n_unlabeled=100).fit(np.array([[np.nan, 1, 2]]))
+    rep = NeuralRepresentation(5, n_unlabeled=100, seed=0).fit(X)
+    with pytest.raises(ValueError, match="features"):
+        rep.transform(np.ones((2, 4)))
+    rep_data = NeuralRepresentation(3, distribution="data", seed=0).fit(sample_inputs(50, 3, seed=1))
+    assert rep_data.transform(X).shape == (5, 3)
