@@ -97,9 +97,20 @@ def connect_dask(scheduler: str | None, workers: int, timeout: float = 10.0):
                 f"({type(exc).__name__}: {exc})") from None
     env = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}))
     env.update(_PIN_ENV)
-    with dask.config.set({"distributed.nanny.pre-spawn-environ": env}):
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=40)
+    # The embedded nannies live in this process and apply pre-spawn-environ to its own
+    # os.environ. Left there, NUMBA_NUM_THREADS=1 makes numba's next config reload (at
+    # any later compilation) raise, since this process already launched its threads.
+    saved = {k: os.environ.get(k) for k in env}
+    try:
+        with dask.config.set({"distributed.nanny.pre-spawn-environ": env}):
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                   dashboard_address=None, silence_logs=40)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     return Client(cluster), cluster
 
 

@@ -231,3 +231,17 @@ def test_cli_run_and_report_write_table_and_figures(tmp_path, capsys):
     assert main(["report", str(out), "--n-boot", "10"]) == 0
     assert (out / "nstar.png").stat().st_size > 10_000
     assert "| NTK on raw x |" in capsys.readouterr().out
+
+
+def test_embedded_cluster_leaves_parent_environment_alone():
+    # Regression: distributed's nannies applied the worker pinning (NUMBA_NUM_THREADS=1)
+    # to this process, and numba's next compilation then raised RuntimeError.
+    from bench.execute import _PIN_ENV, connect_dask
+
+    before = {k: os.environ.get(k) for k in _PIN_ENV}
+    client, cluster = connect_dask(None, 1)
+    try:
+        assert {k: os.environ.get(k) for k in _PIN_ENV} == before
+    finally:
+        client.close()
+        cluster.close()
