@@ -98,6 +98,18 @@ def approximate_leverage_scores(X, kernel, ridge, *, n_pilot, seed, nm_blocks_fa
     return np.maximum(scores, floor)
 
 
+
+def check_n_centers(n_centers, X):
+    """Validate a number of Nystrom centres for the rows of ``X``: an int in [1, n]."""
+    n = X.shape[0]
+    if isinstance(n_centers, (bool, np.bool_)) or not isinstance(n_centers, (int, np.integer)):
+        raise TypeError(f"n_centers must be an int, got {type(n_centers).__name__}")
+    if n_centers < 1:
+        raise ValueError(f"n_centers must be >= 1 (no centres, no preconditioner), got {n_centers}")
+    if n_centers > n:
+        raise ValueError(f"n_centers={n_centers} exceeds the number of samples n={n} "
+                         f"(X has shape {X.shape})")
+
 def select_centers(X, n_centers, *, kernel=None, ridge=None, method="uniform", seed=None,
                    n_pilot=None, nm_blocks_factory=None):
     """Indices of Nystrom centres among the rows of X.
@@ -120,13 +132,7 @@ def select_centers(X, n_centers, *, kernel=None, ridge=None, method="uniform", s
     ndarray of int64, sorted, shape (n_centers,)
     """
     n = X.shape[0]
-    if isinstance(n_centers, (bool, np.bool_)) or not isinstance(n_centers, (int, np.integer)):
-        raise TypeError(f"n_centers must be an int, got {type(n_centers).__name__}")
-    if n_centers < 1:
-        raise ValueError(f"n_centers must be >= 1 (no centres, no preconditioner), got {n_centers}")
-    if n_centers > n:
-        raise ValueError(f"n_centers={n_centers} exceeds the number of samples n={n} "
-                         f"(X has shape {X.shape})")
+    check_n_centers(n_centers, X)
     rng = np.random.default_rng(seed)
     if method == "uniform":
         return np.sort(rng.choice(n, size=n_centers, replace=False)).astype(np.int64)

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.linalg
 
-from .nystrom import (FalkonPreconditioner, NystromPreconditioner, jittered_cholesky,
+from .nystrom import (check_n_centers, FalkonPreconditioner, NystromPreconditioner, jittered_cholesky,
                       select_centers)
 
 __all__ = [
@@ -497,13 +497,7 @@ def pcg_kernel_ridge(X, y, *, kernel="ntk", kernel_params=None, ridge=1.0, metho
                          "method='nystrom' costs O(n M) per iteration and runs locally")
     if n_centers is None:
         n_centers = default_n_centers(n)
-    if isinstance(n_centers, (bool, np.bool_)) or not isinstance(n_centers, (int, np.integer)):
-        raise TypeError(f"n_centers must be an int, got {type(n_centers).__name__}")
-    if n_centers < 1:
-        raise ValueError(f"n_centers must be >= 1 (no centres, no preconditioner), got {n_centers}")
-    if n_centers > n:
-        raise ValueError(f"n_centers={n_centers} exceeds the number of samples n={n} "
-                         f"(X has shape {X.shape})")
+    check_n_centers(n_centers, X)
     budget = DEFAULT_MEMORY_BUDGET if memory_budget is None else _check_budget(memory_budget)
     kern = as_kernel(kernel, kernel_params)
     M = int(n_centers)
