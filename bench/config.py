@@ -148,8 +148,14 @@ def load_spec(name_or_path: str) -> dict:
 
 _TARGET_DEFAULTS = {"degree": 4, "rank": 1, "basis": "harmonic", "noise": 0.0,
                     "distribution": "sphere"}
+# solver "auto": dense kernel ridge while the Gram fits in memory, matrix-free PCG beyond
+# (solvers.learning_curve_pcg; needs selection "validation" and ridges > 0). "auto" is left
+# out of the job config so that keys of jobs stored before the option existed still match.
 _KERNEL_DEFAULTS = {"activation": "relu", "trained": "first", "bias": 0.0, "width": None,
-                    "ridges": [0.0, 1e-6, 1e-4, 1e-3, 1e-2, 1e-1, 1.0], "selection": "gcv"}
+                    "ridges": [0.0, 1e-6, 1e-4, 1e-3, 1e-2, 1e-1, 1.0], "selection": "gcv",
+                    "solver": "auto", "val_fraction": 0.2}
+KERNEL_SELECTIONS = ("gcv", "loo", "validation")
+KERNEL_SOLVERS = ("auto", "dense", "pcg")
 # regs "auto": the estimator's own grid, scaled to the model (QuadNetRegressor docs)
 _NET_DEFAULTS = {"activation": "shifted_sigmoid", "width": 200, "regs": "auto",
                  "val_fraction": 0.2, "max_iter": 500, "init_scale": None}
@@ -261,8 +267,25 @@ def _model_config(model_spec: dict, common: dict, d: int, seed: int, grid: dict)
             cfg["activation"] = "shifted_sigmoid"
     if model in KERNEL_MODELS:
         cfg["ridges"] = _float_list(cfg["ridges"], "ridges")
-        if cfg["selection"] not in ("gcv", "loo"):
-            raise ConfigError(f"selection must be 'gcv' or 'loo', got {cfg['selection']!r}")
+        if cfg["selection"] not in KERNEL_SELECTIONS:
+            raise ConfigError(f"selection must be one of {KERNEL_SELECTIONS}, got {cfg['selection']!r}")
+        if cfg["solver"] not in KERNEL_SOLVERS:
+            raise ConfigError(f"solver must be one of {KERNEL_SOLVERS}, got {cfg['solver']!r}")
+        if cfg["solver"] == "pcg":
+            if cfg["selection"] != "validation":
+                raise ConfigError("solver 'pcg' chooses the ridge on held-out points: set "
+                                  f"selection = 'validation' (got {cfg['selection']!r}; LOO and "
+                                  "GCV need the dense Gram)")
+            if min(cfg["ridges"]) <= 0:
+                raise ConfigError(f"solver 'pcg' needs ridges > 0, got {cfg['ridges']}")
+        if cfg["selection"] == "validation":
+            vf = _check_float(cfg["val_fraction"], "val_fraction")
+            if not 0.0 < vf < 1.0:
+                raise ConfigError(f"val_fraction must be in (0, 1), got {vf}")
+        else:
+            cfg.pop("val_fraction")  # unused: keep the key of GCV/LOO jobs unchanged
+        if cfg["solver"] == "auto":
+            cfg.pop("solver")
         if cfg["width"] is not None:
             cfg["width"] = _check_int(cfg["width"], "width")
     else:

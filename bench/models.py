@@ -83,7 +83,9 @@ def job_data(config: dict):
     target = targets.LowRankPolynomial(
         config["d"], config["degree"], config["rank"], basis=config["basis"],
         distribution=config["distribution"], seed=target_ss)
-    n_max = max(config["n_grid"])
+    # kernel models choosing the ridge on held-out points get them after the largest n (the
+    # sample is prefix-consistent, so the first n points are the same for every model)
+    n_max = max(config["n_grid"]) + n_held_out(config)
     task = targets.make_task(target, n_max, config["n_test"], noise=config["noise"], seed=task_ss)
     if config["input"] == "raw":
         return task, task.X_train, task.X_test
@@ -99,13 +101,34 @@ def job_data(config: dict):
     return task, rep.transform(task.X_train), rep.transform(task.X_test)
 
 
+def n_held_out(config: dict) -> int:
+    """Held-out points a kernel job draws beyond its largest n (``selection="validation"``)."""
+    if config["model"] not in KERNEL_MODELS or config["selection"] != "validation":
+        return 0
+    return max(1, int(round(config["val_fraction"] * max(config["n_grid"]))))
+
+
+def _kernel_solver(config, n_total):
+    """"dense" or "pcg" for this job: the config's, or by the memory guard for "auto"."""
+    import solvers
+
+    solver = config.get("solver", "auto")
+    if solver != "auto":
+        return solver
+    try:
+        solvers.check_memory(n_total, copies=3, name="training Gram matrix of the sweep job")
+    except solvers.GramTooLargeError as exc:
+        if config["selection"] != "validation" or min(config["ridges"]) <= 0:
+            raise solvers.GramTooLargeError(
+                f"{exc}. For the matrix-free solver set selection = 'validation' and ridges > 0 "
+                "in the model's config") from None
+        return "pcg"
+    return "dense"
+
+
 def _kernel_rows(config, task, Z_train, Z_test, model_seed) -> pd.DataFrame:
     import kernels
-
-    try:
-        from solvers import learning_curve
-    except ImportError:  # not re-exported by the package yet
-        from solvers.curves import learning_curve
+    from solvers import learning_curve, learning_curve_pcg
 
     kw = dict(activation=config["activation"], bias=config["bias"])
     if config["model"] == "ntk":
@@ -118,12 +141,20 @@ def _kernel_rows(config, task, Z_train, Z_test, model_seed) -> pd.DataFrame:
     if Z_train is None:  # closed-form composition with the infinite-width representation
         Z_train, Z_test = task.X_train, task.X_test
         kw["representation"] = config["repr_activation"]
+    n_val = n_held_out(config)
+    common = dict(sizes=config["n_grid"], ridges=config["ridges"],
+                  selection=config["selection"], normalizer=task.normalizer,
+                  seed=config["seed"], validation_size=n_val or 0.2)
     t0 = time.perf_counter()
-    K = gram(Z_train, **kw)
-    K_test = gram(Z_test, Z_train, **kw)
-    curve = learning_curve(K, task.y_train, K_test, task.f_test, sizes=config["n_grid"],
-                           ridges=config["ridges"], selection=config["selection"],
-                           normalizer=task.normalizer, seed=config["seed"])
+    if _kernel_solver(config, Z_train.shape[0]) == "pcg":
+        curve = learning_curve_pcg(Z_train, task.y_train, Z_test, task.f_test,
+                                   kernel={"ntk": "ntk", "kq": "quad"}[config["model"]],
+                                   kernel_params=kw, **common)
+    else:
+        K = gram(Z_train, **kw)
+        K_test = gram(Z_test, Z_train, **kw)
+        curve = learning_curve(K, task.y_train, K_test, task.f_test, **common)
+        del K, K_test
     elapsed = time.perf_counter() - t0
     oracle = curve.groupby("n")["test_error"].min()
     sel = curve[curve["selected"].astype(bool)].sort_values("n")

@@ -174,6 +174,16 @@ def J_direct(n, c, s, phi):
 
 
 @njit(cache=True, fastmath=_FM, inline="always")
+def ipow(x, n):
+    """x**n for a small int n >= 0 by repeated multiplication (``**`` with a runtime int
+    exponent compiles to a libm pow call that blocks vectorisation and costs ~20 ns)."""
+    r = 1.0
+    for _ in range(n):
+        r *= x
+    return r
+
+
+@njit(cache=True, fastmath=_FM, inline="always")
 def J_stable(n, c, s, phi, series):
     """J_n with the Taylor series in phi near theta = pi (n >= 1)."""
     direct = J_direct(n, c, s, phi)
@@ -183,7 +193,7 @@ def J_stable(n, c, s, phi, series):
     acc = 0.0
     for t in range(series.shape[1] - 1, -1, -1):
         acc = acc * p2 + series[n, t]
-    ser = acc * phi ** (2 * n + 1)
+    ser = acc * ipow(phi, 2 * n + 1)
     return ser if phi < _SERIES_PHI_MAX else direct
 
 

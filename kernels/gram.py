@@ -2,9 +2,13 @@
 
 One loop structure serves every kernel. Per tile of (row, column) pairs the loop
 
-1. accumulates M = |u - v|^2 and P = |u + v|^2 of the unit (augmented) rows -- the angle is
-   then stable everywhere (``kernels.arccos``), and the inner loop runs over columns so it
-   vectorises;
+1. gets M = |u - v|^2 and P = |u + v|^2 of the unit (augmented) rows from their cosines
+   c = u.v, as M = 2 - 2c, P = 2 + 2c, where |c| <= 1/2 (both then lie in [1, 3], accurate
+   to a few ulps relative). Only the pairs with |c| > 1/2 (the diagonal, nearly
+   (anti)parallel points; rare for data in general position) accumulate M and P exactly from
+   the vectors, so the angle is stable everywhere (``kernels.arccos``) for the price of one
+   dot product per pair. Inner loops run over columns so they vectorise; each entry's sums
+   run in a fixed order, so a block of K has the same bits as the same rows of the whole K;
 2. optionally maps the raw geometry to the representation's (G(x,y), G(x,x), G(y,y)) and
    back to an angle between the representation's feature vectors (``_rep_step``,
    ``_rep_relu``);
@@ -24,7 +28,7 @@ from math import factorial, pi
 import numpy as np
 from numba import njit, prange
 
-from .arccos import _SERIES, J_stable, half_angles
+from .arccos import _SERIES, J_stable, half_angles, ipow
 from .spec import (
     KIND_NTK_BOTH,
     KIND_NTK_FIRST,
@@ -43,6 +47,8 @@ __all__ = ["gram", "gram_blocks", "gram_matvec", "block_rows_for_budget", "TILE"
 
 TILE = 128
 _FM = {"contract"}
+# |cos| up to which M = 2 - 2c, P = 2 + 2c from a BLAS dot product are accurate (module doc)
+_DOT_SAFE = 0.5
 _INV2PI = 1.0 / (2.0 * pi)
 _FACT2 = np.array([1.0, 1.0, 4.0, 36.0, 576.0])  # (m!)^2
 # theta cos(theta) - sin(theta) = theta^3 sum_{k>=1} (-1)^k 2k/(2k+1)! theta^(2k-2);
@@ -56,7 +62,7 @@ _TCS = np.array([(-1) ** k * 2 * k / float(factorial(2 * k + 1)) for k in range(
 @njit(cache=True, fastmath=_FM, inline="always")
 def _relu_moment(m, c, s, phi, ab, series):
     """E[r_m(w.a) r_m(w.b)], r_m = relu^m/m!: (|a||b|)^m J_m / (2 pi m!^2) (Cho & Saul 2009)."""
-    return ab**m * J_stable(m, c, s, phi, series) * (_INV2PI / _FACT2[m])
+    return ipow(ab, m) * J_stable(m, c, s, phi, series) * (_INV2PI / _FACT2[m])
 
 
 @njit(cache=True, fastmath=_FM, inline="always")
@@ -178,6 +184,19 @@ def _row_values(icfg, fcfg, series, M, P, na, NY, j0, nb_, CXi, CYT, out, off, a
                 Pj = P[jj]
                 theta, phi = half_angles(Mj, Pj)
                 out[off + jj] = (Pj - Mj) / (Mj + Pj) * ab_buf[jj] * phi * _INV2PI
+        elif kind == KIND_NTK_BOTH and k == 1:
+            # relu K_NTK = |a||b| (J_1 + cos J_0) / (2 pi) = |a||b| (sin + 2 (pi - theta) cos)
+            # / (2 pi), written out so it vectorises. No Taylor series needed near theta = pi:
+            # the K_L part (~ -|a||b| phi / 2 pi) dominates J_1 (~ phi^3), so the rounding of
+            # sin + phi cos stays ulps relative to the sum.
+            for jj in range(nb_):
+                Mj = M[jj]
+                Pj = P[jj]
+                theta, phi = half_angles(Mj, Pj)
+                tot = Mj + Pj
+                c = (Pj - Mj) / tot
+                s = 2.0 * np.sqrt(Mj * Pj) / tot
+                out[off + jj] = ab_buf[jj] * (s + 2.0 * phi * c) * _INV2PI
         else:
             for jj in range(nb_):
                 out[off + jj] = _relu_kernel(kind, k, M[jj], P[jj], ab_buf[jj], series)
@@ -225,6 +244,37 @@ def _accumulate_MP(UX, i, UYT, j0, nb_, M, P):
             P[jj] += t * t
 
 
+@njit(cache=True, fastmath=_FM, inline="always")
+def _cosines_MP(UX, i, UYT, j0, nb_, M, P):
+    """M, P of row i against columns j0..j0+nb_ (module docstring, step 1)."""
+    if UX.shape[1] <= 4:  # few coordinates: exact sums cost no more than the cosines
+        _accumulate_MP(UX, i, UYT, j0, nb_, M, P)
+        return
+    for jj in range(nb_):
+        M[jj] = 0.0
+    for kk in range(UX.shape[1]):
+        xk = UX[i, kk]
+        for jj in range(nb_):
+            M[jj] += xk * UYT[kk, j0 + jj]
+    for jj in range(nb_):
+        c = M[jj]
+        M[jj] = 2.0 - 2.0 * c
+        P[jj] = 2.0 + 2.0 * c
+    for jj in range(nb_):
+        if M[jj] < 2.0 - 2.0 * _DOT_SAFE or P[jj] < 2.0 - 2.0 * _DOT_SAFE:
+            m = 0.0
+            p = 0.0
+            for kk in range(UX.shape[1]):
+                x = UX[i, kk]
+                y = UYT[kk, j0 + jj]
+                t = x - y
+                m += t * t
+                t = x + y
+                p += t * t
+            M[jj] = m
+            P[jj] = p
+
+
 # -- builders -----------------------------------------------------------------------------
 
 
@@ -242,7 +292,7 @@ def _gram_tiles(UX, NX, CX, UYT, NY, CYT, icfg, fcfg, series, tiles, out, row0, 
         P = np.empty(T)
         ab = np.empty(T)
         for i in range(i0, i1):
-            _accumulate_MP(UX, i, UYT, j0, nb_, M, P)
+            _cosines_MP(UX, i, UYT, j0, nb_, M, P)
             _row_values(icfg, fcfg, series, M, P, NX[i], NY, j0, nb_, CX[i], CYT,
                         out[i - row0], j0, ab)
         if symmetric and j0 != i0:
@@ -272,7 +322,7 @@ def _matvec_rows(UX, NX, CX, UYT, NY, CYT, icfg, fcfg, series, V, out, T):
                 out[i, q] = 0.0
             for j0 in range(0, m, T):
                 nb_ = min(T, m - j0)
-                _accumulate_MP(UX, i, UYT, j0, nb_, M, P)
+                _cosines_MP(UX, i, UYT, j0, nb_, M, P)
                 _row_values(icfg, fcfg, series, M, P, NX[i], NY, j0, nb_, CX[i], CYT, buf,
                             0, ab)
                 for q in range(r):

@@ -6,11 +6,11 @@ __all__: list[str] = []
 from .linalg import (GramTooLargeError, available_memory, check_memory,  # noqa: E402
                      cho_factor, cho_solve, pinv_eigh_solve)
 from .ridge import RidgePath, kernel_ridge, ridge_path  # noqa: E402
-from .curves import learning_curve  # noqa: E402
+from .curves import learning_curve, learning_curve_pcg  # noqa: E402
 from .estimators import KernelRegressor  # noqa: E402
 
 __all__ += ["GramTooLargeError", "available_memory", "check_memory", "cho_factor", "cho_solve",
-            "pinv_eigh_solve", "RidgePath", "kernel_ridge", "ridge_path", "learning_curve",
+            "pinv_eigh_solve", "RidgePath", "kernel_ridge", "ridge_path", "learning_curve", "learning_curve_pcg",
             "KernelRegressor"]
 
 from .quadnet import LinearizedNetRegressor, QuadNetRegressor  # noqa: E402

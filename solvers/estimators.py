@@ -7,6 +7,12 @@ random features (``width``). Note: kernel regression with K_Q is *not* the train
 inputs and obeys the kernel lower bound.
 
 Ridge convention: ``(K + ridge I) alpha = y`` (no factor n), as in :mod:`solvers.ridge`.
+
+Two solvers give the same estimator: ``"dense"`` factorises the n x n Gram (Cholesky, or one
+eigendecomposition for the LOO/GCV ridge path); ``"pcg"`` never forms it
+(:func:`solvers.pcg_kernel_ridge`, Nystrom-preconditioned conjugate gradients over blocked
+kernel tiles) and converges to the same coefficients. ``"auto"`` takes the dense path when
+the memory guard (:func:`solvers.check_memory`) says it fits, the matrix-free one otherwise.
 """
 
 from __future__ import annotations
@@ -18,13 +24,17 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .linalg import check_memory
+from .linalg import GramTooLargeError, check_memory
+from .pcg import as_kernel, kernel_predict, pcg_kernel_ridge
 from .ridge import check_ridges, kernel_ridge, ridge_path
 
 __all__ = ["KernelRegressor"]
 
 _KERNELS = {"ntk": "ntk_gram", "quad": "quad_gram"}
 _SELECT = ("loo", "gcv")
+_SOLVERS = ("auto", "dense", "pcg")
+# Copies of the n x n Gram the dense path holds (Gram, factor or eigenvectors, workspace).
+_DENSE_COPIES = 3
 
 
 class KernelRegressor(RegressorMixin, BaseEstimator):
@@ -50,9 +60,24 @@ class KernelRegressor(RegressorMixin, BaseEstimator):
     ridges : array_like, optional
         Grid searched when ``ridge`` is a criterion. Default:
         ``mean(diag K) * logspace(-7, 1, 17)``.
+    solver : {"auto", "dense", "pcg"}, default="auto"
+        ``"dense"``: factorise the n x n Gram. ``"pcg"``: matrix-free
+        :func:`solvers.pcg_kernel_ridge` (same estimator, iterative; needs a float
+        ``ridge > 0``, since LOO/GCV selection needs the dense eigendecomposition).
+        ``"auto"``: dense when three n x n float64 matrices fit the memory guard's budget,
+        ``"pcg"`` otherwise.
+    n_centers : int, optional
+        Nystrom centres of the ``"pcg"`` preconditioner (default: the solver's,
+        ``min(n, max(200, 10 sqrt n))``).
+    tol : float, default=1e-6
+        Relative residual at which ``"pcg"`` stops.
+    max_iter : int, default=200
+        Conjugate-gradient iterations allowed to ``"pcg"``.
+    memory_budget : int, optional
+        Bytes ``"pcg"`` and the blocked predictions may allocate (default 1 GiB).
     seed : int, RandomState or None, default=None
-        Seeds the random features (``width`` given). The features drawn at ``fit`` are
-        reused at ``predict``.
+        Seeds the random features (``width`` given) and the Nystrom centres of ``"pcg"``.
+        The features drawn at ``fit`` are reused at ``predict``.
 
     Attributes
     ----------
@@ -68,11 +93,24 @@ class KernelRegressor(RegressorMixin, BaseEstimator):
         LOO or GCV mean squared error per entry of ``ridges_``.
     kernel_seed_ : int or None
         Seed of the random features used for fit and predict.
+    solver_ : {"dense", "pcg"}
+        The solver that ran (``"auto"`` resolved).
+    n_iter_ : int
+        Conjugate-gradient iterations of ``"pcg"``; 1 (one direct factorisation) for
+        ``"dense"``.
+    residuals_ : ndarray, list of ndarray (one per target of a 2-d ``y``), or None
+        Relative residual history of ``"pcg"`` (entry 0 is 1); None for ``"dense"``.
     n_features_in_ : int
+
+    Notes
+    -----
+    Predictions are computed in row blocks (:func:`solvers.kernel_predict`), so the
+    ``(n_test, n)`` cross Gram is never held whole.
     """
 
     def __init__(self, kernel="ntk", *, activation=None, trained="first", bias=0.0,
-                 representation=None, width=None, ridge="loo", ridges=None, seed=None):
+                 representation=None, width=None, ridge="loo", ridges=None, solver="auto",
+                 n_centers=None, tol=1e-6, max_iter=200, memory_budget=None, seed=None):
         self.kernel = kernel
         self.activation = activation
         self.trained = trained
@@ -81,6 +119,11 @@ class KernelRegressor(RegressorMixin, BaseEstimator):
         self.width = width
         self.ridge = ridge
         self.ridges = ridges
+        self.solver = solver
+        self.n_centers = n_centers
+        self.tol = tol
+        self.max_iter = max_iter
+        self.memory_budget = memory_budget
         self.seed = seed
 
     def __sklearn_tags__(self):
@@ -107,18 +150,38 @@ class KernelRegressor(RegressorMixin, BaseEstimator):
                 raise TypeError(f"width must be None or an int, got {type(self.width).__name__}")
             if self.width < 1:
                 raise ValueError(f"width must be >= 1, got {self.width}")
+        if self.solver not in _SOLVERS:
+            raise ValueError(f"solver must be one of {list(_SOLVERS)}, got {self.solver!r}")
+        if self.solver == "pcg" and isinstance(self.ridge, str):
+            raise ValueError(f"ridge={self.ridge!r} needs the dense solver (LOO/GCV come from an "
+                             "eigendecomposition of the n x n Gram); with solver='pcg' pass a "
+                             "float ridge > 0")
+        if self.solver == "pcg" and self.ridge == 0:
+            raise ValueError("ridge=0 (interpolation) needs solver='dense'; conjugate gradients "
+                             "need ridge > 0")
 
-    def _gram(self, X, Y=None):
-        import kernels  # imported lazily: solvers sits downstream of kernels
-
-        fn = getattr(kernels, _KERNELS[self.kernel])
+    def _kernel_adapter(self):
+        """The kernel as the matrix-free solver's adapter (name + keyword arguments)."""
         kw = {"bias": self.bias, "representation": self.representation, "width": self.width,
               "seed": self.kernel_seed_}
         if self.activation is not None:
             kw["activation"] = self.activation
         if self.kernel == "ntk":
             kw["trained"] = self.trained
-        return np.asarray(fn(X, Y, **kw), dtype=np.float64)
+        return as_kernel(self.kernel, kw)
+
+    def _resolve_solver(self, n):
+        if self.solver != "auto":
+            return self.solver
+        try:
+            check_memory(n, copies=_DENSE_COPIES, name="training Gram matrix")
+        except GramTooLargeError as exc:
+            if isinstance(self.ridge, str) or self.ridge == 0:
+                raise GramTooLargeError(
+                    f"{exc}. The matrix-free solver needs a float ridge > 0 "
+                    f"(ridge={self.ridge!r} needs the dense Gram)") from None
+            return "pcg"
+        return "dense"
 
     # -- API -----------------------------------------------------------------------------
     def fit(self, X, y):
@@ -130,14 +193,27 @@ class KernelRegressor(RegressorMixin, BaseEstimator):
         """
         self._check_params()
         X, y = validate_data(self, X, y, y_numeric=True, multi_output=True, dtype=np.float64)
-        check_memory(X.shape[0], copies=3, name="training Gram matrix")
         if self.width is not None:
             rng = check_random_state(self.seed)
             self.kernel_seed_ = (int(self.seed) if isinstance(self.seed, numbers.Integral)
                                  else int(rng.randint(np.iinfo(np.int32).max)))
         else:
             self.kernel_seed_ = None
-        K = self._gram(X)
+        self.solver_ = self._resolve_solver(X.shape[0])
+        self.n_iter_, self.residuals_ = 1, None  # the dense path: one direct factorisation
+        if self.solver_ == "pcg":
+            res = pcg_kernel_ridge(X, y, kernel=self._kernel_adapter(), ridge=float(self.ridge),
+                                   n_centers=self.n_centers, tol=self.tol, max_iter=self.max_iter,
+                                   memory_budget=self.memory_budget, seed=self.seed)
+            self.ridges_ = self.cv_scores_ = None
+            self.ridge_ = float(self.ridge)
+            self.dual_coef_ = res.coef
+            self.n_iter_ = res.iterations
+            self.residuals_ = res.residuals
+            self.X_fit_ = X
+            return self
+        check_memory(X.shape[0], copies=_DENSE_COPIES, name="training Gram matrix")
+        K = self._kernel_adapter().symmetric(X)
         if isinstance(self.ridge, str):
             if self.ridges is None:
                 scale = float(np.mean(np.diag(K)))
@@ -170,4 +246,5 @@ class KernelRegressor(RegressorMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=np.float64)
-        return self._gram(X, self.X_fit_) @ self.dual_coef_
+        return kernel_predict(self._kernel_adapter(), self.X_fit_, self.dual_coef_, X,
+                              memory_budget=self.memory_budget)

@@ -94,6 +94,10 @@ class CallableKernel:
                              f"and {B.shape}; expected {(A.shape[0], B.shape[0])}")
         return K
 
+    def symmetric(self, A):
+        """k(A, A); :class:`PackageKernel` computes one triangle of it."""
+        return self(A, A)
+
     def diag(self, A, block=256):
         """k(a_i, a_i) for each row, from small diagonal blocks (n * block evaluations)."""
         out = np.empty(A.shape[0])
@@ -148,6 +152,10 @@ class PackageKernel(CallableKernel):
                                   "installation of the kernels package") from None
             fn = getattr(closed_form, self._FUNCS[self.name])
         return fn
+
+    def symmetric(self, A):
+        """k(A, A) with ``Y=None``: the ``kernels`` Gram builders compute one triangle."""
+        return np.asarray(self.fn(A, None, **self.params), dtype=np.float64)
 
     def __repr__(self):
         return f"PackageKernel({self.name!r}, {self.params})"
@@ -529,7 +537,7 @@ def pcg_kernel_ridge(X, y, *, kernel="ntk", kernel_params=None, ridge=1.0, metho
 
     t0 = time.perf_counter()
     if preconditioner:
-        K_CC = kern(X[idx], X[idx])
+        K_CC = kern.symmetric(X[idx]) if hasattr(kern, "symmetric") else kern(X[idx], X[idx])
         T, jitter = jittered_cholesky(K_CC)
     else:
         jitter = 0.0

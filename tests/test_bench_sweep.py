@@ -88,6 +88,34 @@ def test_spec_errors_are_clear():
 
 # -- store --------------------------------------------------------------------------------
 
+def test_matrix_free_kernel_jobs_match_dense(tmp_path, monkeypatch):
+    """solver 'pcg' (and 'auto' past the memory guard) reproduces the dense kernel rows."""
+    import solvers.linalg
+    from bench.models import run_job
+
+    models = [{"model": "ntk", "input": "raw", "selection": "validation",
+               "ridges": [1e-4, 1e-2], "solver": s} for s in ("dense", "pcg")]
+    jobs = expand(tiny_spec(seeds=1, d=(5,), n_max=80, models=models))
+    dense, pcg = (run_job(j)[0] for j in jobs)
+    for col in ("test_error", "train_error", "criterion", "reg"):
+        np.testing.assert_allclose(pcg[col], dense[col], rtol=1e-5, err_msg=col)
+    # "auto" is left out of the config (keys of earlier jobs unchanged); past the memory
+    # guard it runs the matrix-free solver, with the same numbers
+    auto = dict(models[0]); auto.pop("solver")
+    (job,) = expand(tiny_spec(seeds=1, d=(5,), n_max=80, models=[auto]))
+    assert "solver" not in job
+    monkeypatch.setattr(solvers.linalg, "available_memory", lambda: 10_000)
+    np.testing.assert_allclose(run_job(job)[0]["test_error"], pcg["test_error"], rtol=1e-5)
+    (gcv,) = expand(tiny_spec(seeds=1, d=(5,), n_max=80, models=[{"model": "ntk"}]))
+    with pytest.raises(solvers.GramTooLargeError, match="set selection = 'validation'"):
+        run_job(gcv)
+    bad = dict(models[1], selection="gcv")
+    with pytest.raises(ConfigError, match="solver 'pcg' chooses the ridge on held-out"):
+        expand(tiny_spec(models=[bad]))
+    with pytest.raises(ConfigError, match="solver must be one of"):
+        expand(tiny_spec(models=[dict(models[1], solver="lsqr")]))
+
+
 def test_store_atomic_and_versioned(tmp_path, monkeypatch):
     store = ResultStore(tmp_path)
     cfg = {"model": "ntk", "d": 5, "seed": 0}

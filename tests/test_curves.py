@@ -168,3 +168,40 @@ def test_curve_invariants(n, k, seed, method):
     assert (df[["test_error", "train_error", "loo", "gcv"]] >= 0).all().all()
     assert (df["loo"] >= df["train_error"] * (1 - 1e-9)).all()
     assert df.groupby("n")["selected"].sum().eq(1).all()
+
+
+def test_matrix_free_curve_equals_dense_curve():
+    """learning_curve_pcg reproduces the dense learning_curve (same estimator, same holdout)."""
+    from solvers import learning_curve_pcg
+
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((170, 4))
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    Xtr, Xte = X[:120], X[120:]
+    f = lambda Z: Z[:, 0] ** 2 + Z[:, 0] * Z[:, 1]  # noqa: E731
+    y = f(Xtr) + 0.1 * rng.standard_normal(120)
+    kw = dict(sizes=[20, 50, 96], ridges=RIDGES, selection="validation", validation_size=24,
+              seed=3)
+    dense = learning_curve(relu_ntk(Xtr, Xtr), y, relu_ntk(Xte, Xtr), f(Xte), **kw)
+    free = learning_curve_pcg(Xtr, y, Xte, f(Xte), kernel=relu_ntk, tol=1e-12, max_iter=500,
+                              **kw)
+    assert (free["method"] == "pcg").all() and free["loo"].isna().all()
+    assert (free["iterations"] >= 1).all()
+    for col in ("test_error", "train_error", "validation"):
+        np.testing.assert_allclose(free[col], dense[col], rtol=1e-6, atol=1e-10, err_msg=col)
+    pd.testing.assert_series_equal(free["selected"], dense["selected"])
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(selection="gcv"), "selection must be 'validation' or 'none'"),
+    (dict(ridges=[0.0, 1.0]), "ridges must be > 0"),
+    (dict(sizes=[10, 200]), r"sizes must lie in \[1, 40\]"),
+])
+def test_matrix_free_curve_bad_arguments(kwargs, match):
+    from solvers import learning_curve_pcg
+
+    X = np.random.default_rng(0).standard_normal((50, 3))
+    args = dict(sizes=[10, 20], ridges=[1e-2], selection="validation", kernel=relu_ntk)
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        learning_curve_pcg(X, X[:, 0], X[:5], X[:5, 0], **args)

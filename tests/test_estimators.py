@@ -8,6 +8,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import kernels
+import solvers
 from solvers import KernelRegressor, kernel_ridge, ridge_path
 
 HAVE_KERNELS = hasattr(kernels, "ntk_gram") and hasattr(kernels, "quad_gram")
@@ -15,7 +16,8 @@ needs_kernels = pytest.mark.skipif(not HAVE_KERNELS,
                                    reason="kernels.ntk_gram / quad_gram not available yet")
 
 ESTIMATORS = [KernelRegressor(), KernelRegressor("quad", ridge=1e-3),
-              KernelRegressor(ridge="gcv", width=64, seed=0)]
+              KernelRegressor(ridge="gcv", width=64, seed=0),
+              KernelRegressor(ridge=1e-2, solver="pcg", tol=1e-10, seed=0)]
 
 
 if HAVE_KERNELS:
@@ -108,6 +110,11 @@ def test_in_pipeline_with_representation():
     (dict(width=0), ValueError, "width must be >= 1"),
     (dict(width=2.5), TypeError, "width must be None or an int"),
     (dict(ridges=[-1.0, 1.0]), ValueError, ">= 0"),
+    (dict(solver="lsqr"), ValueError, "solver must be one of"),
+    (dict(solver="pcg"), ValueError, "ridge='loo' needs the dense solver"),
+    (dict(solver="pcg", ridge=0.0), ValueError, "ridge=0 .* needs solver='dense'"),
+    (dict(solver="pcg", ridge=1e-2, tol=0.0), ValueError, "tol must be positive"),
+    (dict(solver="pcg", ridge=1e-2, n_centers=11), ValueError, "n_centers=11 exceeds"),
 ])
 def test_bad_parameters(params, err, match):
     with pytest.raises(err, match=match):
@@ -129,3 +136,39 @@ def test_bad_data():
         KernelRegressor().fit(bad, y)
     with pytest.raises(ValueError, match="inconsistent numbers of samples"):
         KernelRegressor().fit(X, y[:-1])
+
+
+@needs_kernels
+@pytest.mark.parametrize("params", [
+    dict(kernel="ntk", trained="both"),
+    dict(kernel="quad", activation="shifted_sigmoid"),
+    dict(kernel="ntk", width=64, seed=5),
+    dict(kernel="ntk", representation="step"),
+])
+def test_pcg_solver_equals_dense(params):
+    """The matrix-free solver is the same estimator: coefficients and predictions agree."""
+    X, Xt = sphere(300, d=6), sphere(40, d=6, seed=1)
+    Y = np.column_stack([target(X), X[:, 3] ** 3])
+    for y in (Y[:, 0], Y):
+        dense = KernelRegressor(**params, ridge=1e-3, solver="dense").fit(X, y)
+        pcg = KernelRegressor(**params, ridge=1e-3, solver="pcg", tol=1e-12, max_iter=500,
+                              n_centers=60).fit(X, y)
+        assert dense.solver_ == "dense" and pcg.solver_ == "pcg"
+        assert 1 <= pcg.n_iter_ <= 500 and dense.residuals_ is None
+        scale = np.abs(dense.dual_coef_).max()
+        np.testing.assert_allclose(pcg.dual_coef_, dense.dual_coef_, atol=1e-7 * scale)
+        np.testing.assert_allclose(pcg.predict(Xt), dense.predict(Xt), atol=1e-9)
+
+
+@needs_kernels
+def test_auto_solver_follows_the_memory_guard(monkeypatch):
+    import solvers.linalg
+
+    X, y = sphere(200), target(sphere(200))
+    assert KernelRegressor(ridge=1e-2).fit(X, y).solver_ == "dense"
+    # a machine with 100 kB free: three 200 x 200 Grams (960 kB) no longer fit
+    monkeypatch.setattr(solvers.linalg, "available_memory", lambda: 200_000)
+    est = KernelRegressor(ridge=1e-2, tol=1e-10, memory_budget=4 << 20).fit(X, y)
+    assert est.solver_ == "pcg" and est.n_iter_ >= 1
+    with pytest.raises(solvers.GramTooLargeError, match="ridge='gcv' needs the dense Gram"):
+        KernelRegressor(ridge="gcv").fit(X, y)

@@ -147,6 +147,36 @@ def test_nearly_parallel_diagonal_antiparallel_to_1e12(k):
         assert textbook_err > 1e-9  # the textbook arccos formula really fails here
 
 
+def test_relu_ntk_both_layers_to_1e12_near_the_poles():
+    """The written-out relu K_NTK (no series near theta = pi) against 50-digit arithmetic:
+    |a||b| (J_1 + cos J_0) / (2 pi), J_1 = sin + (pi - theta) cos, J_0 = pi - theta."""
+    rng = np.random.default_rng(11)
+    base, pert = rng.standard_normal(9), rng.standard_normal(9)
+    rows = [base] + [s * base + eps * pert for eps in (1e-4, 1e-8, 1e-12) for s in (1.3, -0.8)]
+    rows += list(rng.standard_normal((3, 9)))
+    X = np.array(rows)
+    K = ntk_gram(X, activation="relu", trained="both")
+    for i in range(len(X)):
+        for j in range(len(X)):
+            xs = [Decimal(float(t)) for t in X[i]]
+            ys = [Decimal(float(t)) for t in X[j]]
+            nx = sum(a * a for a in xs).sqrt()
+            ny = sum(b * b for b in ys).sqrt()
+            M = sum((a / nx - b / ny) ** 2 for a, b in zip(xs, ys))
+            P = sum((a / nx + b / ny) ** 2 for a, b in zip(xs, ys))
+            r = (M / P).sqrt()
+            theta = 2 * (_atan(r) if r <= 1 else PI_D / 2 - _atan(1 / r)) if M else Decimal(0)
+            c = (P - M) / (P + M)
+            sin = 2 * (M * P).sqrt() / (P + M)
+            ref = float(nx * ny * (sin + 2 * (PI_D - theta) * c) / (2 * PI_D))
+            # 1e-12 relative where the angle is well conditioned (diagonal, nearly parallel);
+            # near theta = pi the unit vectors' rounding leaves pi - theta known to ~eps
+            # absolute (as in the test above)
+            parallel = c > 0 or i == j
+            scale = 0.0 if parallel else 4e-16 * float(nx * ny)
+            assert abs(K[i, j] - ref) <= 1e-12 * abs(ref) + scale, (i, j, K[i, j], ref)
+
+
 def test_exact_values_at_theta_zero():
     # J_n(0) = pi (2n-1)!!, so E[relu^n relu^n]/(n!)^2 on a unit vector = (2n-1)!!/(2 (n!)^2)
     x = np.array([[0.6, 0.8]])
