@@ -120,7 +120,22 @@ for _n in range(1, MAX_ORDER + 1):
 # -- numba scalar helpers (inlined into the Gram loops) ------------------------------------
 
 
-@njit(cache=True, fastmath=_FM, inline="always")
+@njit(cache=True, fastmath=_FM, error_model="numpy", inline="always")
+def _atan_series(t, extra):
+    """The Cephes rational for atan(t), |t| <= 0.66, with ``extra`` added before ``t``."""
+    z = t * t
+    num = (((_P0 * z + _P1) * z + _P2) * z + _P3) * z + _P4
+    den = ((((z + _Q0) * z + _Q1) * z + _Q2) * z + _Q3) * z + _Q4
+    return (t * z * num / den + extra) + t
+
+
+@njit(cache=True, fastmath=_FM, error_model="numpy", inline="always")
+def atan_small(x):
+    """atan(x) for |x| <= 0.66 (Cephes atan.c rational, no range reduction)."""
+    return _atan_series(x, 0.0)
+
+
+@njit(cache=True, fastmath=_FM, error_model="numpy", inline="always")
 def atan01(x):
     """atan(x) for 0 <= x <= 1, branch-free (Cephes atan.c range reduction + rational)."""
     big = x > 0.66
@@ -128,13 +143,10 @@ def atan01(x):
     t = (x - 1.0) / (x + 1.0) if big else x
     y0 = _PIO4 if big else 0.0
     extra = 0.5 * _MOREBITS if big else 0.0
-    z = t * t
-    num = (((_P0 * z + _P1) * z + _P2) * z + _P3) * z + _P4
-    den = ((((z + _Q0) * z + _Q1) * z + _Q2) * z + _Q3) * z + _Q4
-    return y0 + ((t * z * num / den + extra) + t)
+    return y0 + _atan_series(t, extra)
 
 
-@njit(cache=True, fastmath=_FM, inline="always")
+@njit(cache=True, fastmath=_FM, error_model="numpy", inline="always")
 def half_angles(M, P):
     """(theta, pi - theta) from M = |u - v|^2 and P = |u + v|^2 of unit vectors."""
     sm = np.sqrt(M)
@@ -150,7 +162,7 @@ def half_angles(M, P):
     return theta, phi
 
 
-@njit(cache=True, fastmath=_FM, inline="always")
+@njit(cache=True, fastmath=_FM, error_model="numpy", inline="always")
 def _poly(coefs, c):
     r = 0.0
     for i in range(coefs.shape[0] - 1, -1, -1):
@@ -158,7 +170,7 @@ def _poly(coefs, c):
     return r
 
 
-@njit(cache=True, fastmath=_FM, inline="always")
+@njit(cache=True, fastmath=_FM, error_model="numpy", inline="always")
 def J_direct(n, c, s, phi):
     """J_n from cos, sin and phi = pi - theta (closed forms above)."""
     if n == 0:
@@ -173,7 +185,7 @@ def J_direct(n, c, s, phi):
     return s * c * (55.0 + 50.0 * c2) + phi * (9.0 + c2 * (72.0 + 24.0 * c2))
 
 
-@njit(cache=True, fastmath=_FM, inline="always")
+@njit(cache=True, fastmath=_FM, error_model="numpy", inline="always")
 def ipow(x, n):
     """x**n for a small int n >= 0 by repeated multiplication (``**`` with a runtime int
     exponent compiles to a libm pow call that blocks vectorisation and costs ~20 ns)."""
@@ -183,7 +195,7 @@ def ipow(x, n):
     return r
 
 
-@njit(cache=True, fastmath=_FM, inline="always")
+@njit(cache=True, fastmath=_FM, error_model="numpy", inline="always")
 def J_stable(n, c, s, phi, series):
     """J_n with the Taylor series in phi near theta = pi (n >= 1)."""
     direct = J_direct(n, c, s, phi)

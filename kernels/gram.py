@@ -3,12 +3,13 @@
 One loop structure serves every kernel. Per tile of (row, column) pairs the loop
 
 1. gets M = |u - v|^2 and P = |u + v|^2 of the unit (augmented) rows from their cosines
-   c = u.v, as M = 2 - 2c, P = 2 + 2c, where |c| <= 1/2 (both then lie in [1, 3], accurate
-   to a few ulps relative). Only the pairs with |c| > 1/2 (the diagonal, nearly
-   (anti)parallel points; rare for data in general position) accumulate M and P exactly from
-   the vectors, so the angle is stable everywhere (``kernels.arccos``) for the price of one
-   dot product per pair. Inner loops run over columns so they vectorise; each entry's sums
-   run in a fixed order, so a block of K has the same bits as the same rows of the whole K;
+   c = u.v, as M = 2 - 2c, P = 2 + 2c, where |c| <= 0.9 (both then are >= 0.2, so the
+   rounding of c, a few 1e-16 absolute, is a few 1e-15 of them). Only the pairs with
+   |c| > 0.9 (the diagonal, nearly (anti)parallel points; rare for data in general position)
+   accumulate M and P exactly from the vectors, so the angle is stable everywhere
+   (``kernels.arccos``) for the price of one dot product per pair. Inner loops run over
+   columns so they vectorise; each entry's sums run in a fixed order, so a block of K has the
+   same bits as the same rows of the whole K;
 2. optionally maps the raw geometry to the representation's (G(x,y), G(x,x), G(y,y)) and
    back to an angle between the representation's feature vectors (``_rep_step``,
    ``_rep_relu``);
@@ -25,10 +26,11 @@ from __future__ import annotations
 import os
 from math import factorial, pi
 
+import numba
 import numpy as np
 from numba import njit, prange
 
-from .arccos import _SERIES, J_stable, half_angles, ipow
+from .arccos import _SERIES, J_stable, atan_small, half_angles, ipow
 from .spec import (
     KIND_NTK_BOTH,
     KIND_NTK_FIRST,
@@ -47,9 +49,13 @@ __all__ = ["gram", "gram_blocks", "gram_matvec", "block_rows_for_budget", "TILE"
 
 TILE = 128
 _FM = {"contract"}
-# |cos| up to which M = 2 - 2c, P = 2 + 2c from a BLAS dot product are accurate (module doc)
-_DOT_SAFE = 0.5
+# error_model="numpy" on every loop: IEEE division (x/0 = inf) instead of Python's
+# ZeroDivisionError check, whose branch keeps LLVM from vectorising any loop that divides
+# (measured 4.4x on the relu NTK loop here). Inputs are validated before any loop runs.
+# |cos| up to which M = 2 - 2c, P = 2 + 2c from the cosine are accurate (module doc, step 1)
+_DOT_SAFE = 0.9
 _INV2PI = 1.0 / (2.0 * pi)
+_PIO2 = pi / 2.0
 _FACT2 = np.array([1.0, 1.0, 4.0, 36.0, 576.0])  # (m!)^2
 # theta cos(theta) - sin(theta) = theta^3 sum_{k>=1} (-1)^k 2k/(2k+1)! theta^(2k-2);
 # 10 terms: truncation < 1e-20 relative for theta < 1
@@ -59,13 +65,13 @@ _TCS = np.array([(-1) ** k * 2 * k / float(factorial(2 * k + 1)) for k in range(
 # -- pairwise formulas ----------------------------------------------------------------------
 
 
-@njit(cache=True, fastmath=_FM, inline="always")
+@njit(cache=True, fastmath=_FM, error_model="numpy", inline="always")
 def _relu_moment(m, c, s, phi, ab, series):
     """E[r_m(w.a) r_m(w.b)], r_m = relu^m/m!: (|a||b|)^m J_m / (2 pi m!^2) (Cho & Saul 2009)."""
     return ipow(ab, m) * J_stable(m, c, s, phi, series) * (_INV2PI / _FACT2[m])
 
 
-@njit(cache=True, fastmath=_FM, inline="always")
+@njit(cache=True, fastmath=_FM, error_model="numpy", inline="always")
 def _relu_kernel(kind, k, M, P, ab, series):
     """Trained-layer kernel for sigma = relu^k/k! from unit-vector M, P and ab = |a||b|.
 
@@ -87,7 +93,7 @@ def _relu_kernel(kind, k, M, P, ab, series):
     return val
 
 
-@njit(cache=True, fastmath=_FM, inline="always")
+@njit(cache=True, fastmath=_FM, error_model="numpy", inline="always")
 def _theta_cos_minus_sin(theta, c, s):
     """theta cos(theta) - sin(theta), with its Taylor series below theta = 1 (no cancellation)."""
     t2 = theta * theta
@@ -98,7 +104,7 @@ def _theta_cos_minus_sin(theta, c, s):
     return ser if theta < 1.0 else theta * c - s
 
 
-@njit(cache=True, fastmath=_FM, inline="always")
+@njit(cache=True, fastmath=_FM, error_model="numpy", inline="always")
 def _to_unit(Gxy, Gxx, Gyy, D, S, sb2):
     """Unit-vector (M', P', |a'|, |b'|) of feature vectors a, b with a.b = Gxy, |a|^2 = Gxx,
     |b|^2 = Gyy, |a-b|^2 = D, |a+b|^2 = S, after appending the trained bias s_b to each.
@@ -117,7 +123,7 @@ def _to_unit(Gxy, Gxx, Gyy, D, S, sb2):
     return Mp, Pp, ab
 
 
-@njit(cache=True, fastmath=_FM, inline="always")
+@njit(cache=True, fastmath=_FM, error_model="numpy", inline="always")
 def _rep_step(M, P, na, nb):
     """G for phi = step(v.x + b): G = (pi - theta)/(2 pi), G(x,x) = 1/2 (arc-cosine J_0).
 
@@ -127,7 +133,7 @@ def _rep_step(M, P, na, nb):
     return phi * _INV2PI, 0.5, 0.5, theta / pi, 1.0 + phi / pi
 
 
-@njit(cache=True, fastmath=_FM, inline="always")
+@njit(cache=True, fastmath=_FM, error_model="numpy", inline="always")
 def _rep_relu(M, P, na, nb, series):
     """G for phi = relu(v.x + b): G = |a||b| J_1/(2 pi), G(x,x) = |a|^2/2 (a = [x; s_r]).
 
@@ -149,9 +155,18 @@ def _rep_relu(M, P, na, nb, series):
 # -- row evaluation (shared by every builder) -------------------------------------------
 
 
-@njit(cache=True, fastmath=_FM, inline="always")
-def _row_values(icfg, fcfg, series, M, P, na, NY, j0, nb_, CXi, CYT, out, off, ab_buf):
-    """out[off + jj] = K(row, column j0 + jj) for jj < nb_, from M, P buffers."""
+@njit(cache=True, fastmath=_FM, error_model="numpy", inline="always")
+def _row_values(icfg, fcfg, series, M, P, na, NY, j0, nb_, CXi, CYT, out, off, ab_buf, fix):
+    """out[off + jj] = K(row, column j0 + jj) for jj < nb_, from M, P buffers
+    (``ab_buf`` float and ``fix`` int64 scratch of at least nb_ entries).
+
+    Loops index slice views (``o``, ``nys``) with the bare loop variable: an offset index
+    such as ``out[off + jj]`` carries numba's negative-index wraparound select, which turns
+    the access into a gather and keeps the loop from vectorising (measured 3x on the cosine
+    loop here).
+    """
+    o = out[off:off + nb_]
+    nys = NY[j0:j0 + nb_]
     kind = icfg[0]
     mode = icfg[1]
     k = icfg[2]
@@ -159,13 +174,13 @@ def _row_values(icfg, fcfg, series, M, P, na, NY, j0, nb_, CXi, CYT, out, off, a
     sb2 = fcfg[0]
     if rep != REP_NONE:
         for jj in range(nb_):
-            nbj = NY[j0 + jj]
+            nbj = nys[jj]
             if rep == REP_STEP:
                 Gxy, Gxx, Gyy, D, S = _rep_step(M[jj], P[jj], na, nbj)
             else:
                 Gxy, Gxx, Gyy, D, S = _rep_relu(M[jj], P[jj], na, nbj, series)
             if kind == KIND_REP:
-                out[off + jj] = Gxy
+                o[jj] = Gxy
             else:
                 Mp, Pp, ab = _to_unit(Gxy, Gxx, Gyy, D, S, sb2)
                 M[jj] = Mp
@@ -175,31 +190,44 @@ def _row_values(icfg, fcfg, series, M, P, na, NY, j0, nb_, CXi, CYT, out, off, a
             return
     else:
         for jj in range(nb_):
-            ab_buf[jj] = na * NY[j0 + jj]
+            ab_buf[jj] = na * nys[jj]
     if mode == MODE_RELU:
-        if kind == KIND_NTK_FIRST and k == 1:
-            # the hot path (relu K_L): dot * (pi - theta) / (2 pi), written out so it vectorises
+        if k == 1 and (kind == KIND_NTK_FIRST or kind == KIND_NTK_BOTH):
+            # the hot paths, relu K_L = |a||b| cos (pi - theta) / (2 pi) and relu K_NTK =
+            # |a||b| (J_1 + cos J_0) / (2 pi) = |a||b| (sin + 2 (pi - theta) cos) / (2 pi).
+            # First every pair as if |cos| <= 1/2, where pi - theta = pi/2 + atan(cos / sin)
+            # and sin = sqrt(1 - cos^2) are accurate and cheap (this loop vectorises); then
+            # the pairs beyond (M or P below a quarter of M + P) again with the stable angle.
+            # No Taylor series near theta = pi for K_NTK: its K_L part (~ -|a||b| phi / 2 pi)
+            # dominates J_1 (~ phi^3), so sin + phi cos keeps its rounding ulps relative.
+            both = 1.0 if kind == KIND_NTK_BOTH else 0.0
             for jj in range(nb_):
                 Mj = M[jj]
                 Pj = P[jj]
-                theta, phi = half_angles(Mj, Pj)
-                out[off + jj] = (Pj - Mj) / (Mj + Pj) * ab_buf[jj] * phi * _INV2PI
-        elif kind == KIND_NTK_BOTH and k == 1:
-            # relu K_NTK = |a||b| (J_1 + cos J_0) / (2 pi) = |a||b| (sin + 2 (pi - theta) cos)
-            # / (2 pi), written out so it vectorises. No Taylor series needed near theta = pi:
-            # the K_L part (~ -|a||b| phi / 2 pi) dominates J_1 (~ phi^3), so the rounding of
-            # sin + phi cos stays ulps relative to the sum.
+                c = (Pj - Mj) / (Mj + Pj)
+                s = np.sqrt(1.0 - c * c)
+                phi = _PIO2 + atan_small(c / s)
+                o[jj] = ab_buf[jj] * (both * s + (1.0 + both) * phi * c) * _INV2PI
+            # gather the few pairs first: a plain `if` in this loop is if-converted, i.e.
+            # the stable formula evaluated for every pair (measured 3x the whole cost)
+            nfix = 0
             for jj in range(nb_):
+                tot = M[jj] + P[jj]
+                if 4.0 * M[jj] < tot or 4.0 * P[jj] < tot:
+                    fix[nfix] = jj
+                    nfix += 1
+            for t in range(nfix):
+                jj = fix[t]
                 Mj = M[jj]
                 Pj = P[jj]
-                theta, phi = half_angles(Mj, Pj)
                 tot = Mj + Pj
+                theta, phi = half_angles(Mj, Pj)
                 c = (Pj - Mj) / tot
                 s = 2.0 * np.sqrt(Mj * Pj) / tot
-                out[off + jj] = ab_buf[jj] * (s + 2.0 * phi * c) * _INV2PI
+                o[jj] = ab_buf[jj] * (both * s + (1.0 + both) * phi * c) * _INV2PI
         else:
             for jj in range(nb_):
-                out[off + jj] = _relu_kernel(kind, k, M[jj], P[jj], ab_buf[jj], series)
+                o[jj] = _relu_kernel(kind, k, M[jj], P[jj], ab_buf[jj], series)
         return
     # smooth activation: Mehler sums over per-point Hermite coefficients
     nc = CXi.shape[0]
@@ -226,25 +254,26 @@ def _row_values(icfg, fcfg, series, M, P, na, NY, j0, nb_, CXi, CYT, out, off, a
                 val += dot * acc
             else:
                 val += acc
-        out[off + jj] = val
+        o[jj] = val
 
 
-@njit(cache=True, fastmath=_FM, inline="always")
+@njit(cache=True, fastmath=_FM, error_model="numpy", inline="always")
 def _accumulate_MP(UX, i, UYT, j0, nb_, M, P):
     for jj in range(nb_):
         M[jj] = 0.0
         P[jj] = 0.0
     for kk in range(UX.shape[1]):
         xk = UX[i, kk]
+        col = UYT[kk, j0:j0 + nb_]
         for jj in range(nb_):
-            y = UYT[kk, j0 + jj]
+            y = col[jj]
             t = xk - y
             M[jj] += t * t
             t = xk + y
             P[jj] += t * t
 
 
-@njit(cache=True, fastmath=_FM, inline="always")
+@njit(cache=True, fastmath=_FM, error_model="numpy", inline="always")
 def _cosines_MP(UX, i, UYT, j0, nb_, M, P):
     """M, P of row i against columns j0..j0+nb_ (module docstring, step 1)."""
     if UX.shape[1] <= 4:  # few coordinates: exact sums cost no more than the cosines
@@ -254,8 +283,9 @@ def _cosines_MP(UX, i, UYT, j0, nb_, M, P):
         M[jj] = 0.0
     for kk in range(UX.shape[1]):
         xk = UX[i, kk]
+        col = UYT[kk, j0:j0 + nb_]  # a view: see _row_values on offset indices
         for jj in range(nb_):
-            M[jj] += xk * UYT[kk, j0 + jj]
+            M[jj] += xk * col[jj]
     for jj in range(nb_):
         c = M[jj]
         M[jj] = 2.0 - 2.0 * c
@@ -278,7 +308,7 @@ def _cosines_MP(UX, i, UYT, j0, nb_, M, P):
 # -- builders -----------------------------------------------------------------------------
 
 
-@njit(cache=True, parallel=True, fastmath=_FM)
+@njit(cache=True, parallel=True, fastmath=_FM, error_model="numpy")
 def _gram_tiles(UX, NX, CX, UYT, NY, CYT, icfg, fcfg, series, tiles, out, row0, symmetric, T):
     """Fill out[i - row0, j] for every tile (I, J) in ``tiles`` (start indices)."""
     ntile = tiles.shape[0]
@@ -291,10 +321,11 @@ def _gram_tiles(UX, NX, CX, UYT, NY, CYT, icfg, fcfg, series, tiles, out, row0, 
         M = np.empty(T)
         P = np.empty(T)
         ab = np.empty(T)
+        fix = np.empty(T, dtype=np.int64)
         for i in range(i0, i1):
             _cosines_MP(UX, i, UYT, j0, nb_, M, P)
             _row_values(icfg, fcfg, series, M, P, NX[i], NY, j0, nb_, CX[i], CYT,
-                        out[i - row0], j0, ab)
+                        out[i - row0], j0, ab, fix)
         if symmetric and j0 != i0:
             for jj in range(j0, j1):
                 for i in range(i0, i1):
@@ -305,7 +336,7 @@ def _gram_tiles(UX, NX, CX, UYT, NY, CYT, icfg, fcfg, series, tiles, out, row0, 
                     out[i - row0, jj] = out[jj - row0, i]
 
 
-@njit(cache=True, parallel=True, fastmath=_FM)
+@njit(cache=True, parallel=True, fastmath=_FM, error_model="numpy")
 def _matvec_rows(UX, NX, CX, UYT, NY, CYT, icfg, fcfg, series, V, out, T):
     """out[i] = sum_j K(x_i, y_j) V[j] without storing K (row tiles in parallel)."""
     n = UX.shape[0]
@@ -316,6 +347,7 @@ def _matvec_rows(UX, NX, CX, UYT, NY, CYT, icfg, fcfg, series, V, out, T):
         M = np.empty(T)
         P = np.empty(T)
         ab = np.empty(T)
+        fix = np.empty(T, dtype=np.int64)
         buf = np.empty(T)
         for i in range(t * T, min((t + 1) * T, n)):
             for q in range(r):
@@ -324,12 +356,63 @@ def _matvec_rows(UX, NX, CX, UYT, NY, CYT, icfg, fcfg, series, V, out, T):
                 nb_ = min(T, m - j0)
                 _cosines_MP(UX, i, UYT, j0, nb_, M, P)
                 _row_values(icfg, fcfg, series, M, P, NX[i], NY, j0, nb_, CX[i], CYT, buf,
-                            0, ab)
+                            0, ab, fix)
                 for q in range(r):
-                    acc = 0.0
+                    out[i, q] += _dot_buf(buf, V, j0, nb_, q)
+
+
+@njit(cache=True, fastmath=_FM, error_model="numpy", inline="always")
+def _dot_buf(buf, V, j0, nb_, q):
+    """sum_jj buf[jj] V[j0 + jj, q] with four partial sums (a single chain would wait on
+    every add; 'contract' alone does not let LLVM reassociate it)."""
+    v = V[j0:j0 + nb_, q]
+    s0 = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    s3 = 0.0
+    n4 = nb_ // 4
+    for t in range(n4):
+        s0 += buf[4 * t] * v[4 * t]
+        s1 += buf[4 * t + 1] * v[4 * t + 1]
+        s2 += buf[4 * t + 2] * v[4 * t + 2]
+        s3 += buf[4 * t + 3] * v[4 * t + 3]
+    for jj in range(4 * n4, nb_):
+        s0 += buf[jj] * v[jj]
+    return (s0 + s1) + (s2 + s3)
+
+
+@njit(cache=True, parallel=True, fastmath=_FM, error_model="numpy")
+def _matvec_sym_tiles(UX, NX, CX, UXT, CXT, icfg, fcfg, series, V, tiles, acc, T):
+    """acc[thread] += K V for the symmetric K(X, X), evaluating each entry once.
+
+    ``tiles`` are the tiles on and above the diagonal. An off-diagonal tile (I, J) adds
+    K_IJ V_J to rows I and K_IJ^T V_I to rows J; a diagonal tile adds K_II V_I. Each thread
+    writes its own slice ``acc[numba.get_thread_id()]`` (no races); the caller sums them.
+    """
+    n = UX.shape[0]
+    r = V.shape[1]
+    for t in prange(tiles.shape[0]):
+        tid = numba.get_thread_id()
+        i0 = tiles[t, 0]
+        j0 = tiles[t, 1]
+        i1 = min(i0 + T, n)
+        nb_ = min(j0 + T, n) - j0
+        M = np.empty(T)
+        P = np.empty(T)
+        ab = np.empty(T)
+        fix = np.empty(T, dtype=np.int64)
+        buf = np.empty(T)
+        for i in range(i0, i1):
+            _cosines_MP(UX, i, UXT, j0, nb_, M, P)
+            _row_values(icfg, fcfg, series, M, P, NX[i], NX, j0, nb_, CX[i], CXT, buf, 0, ab,
+                        fix)
+            for q in range(r):
+                acc[tid, i, q] += _dot_buf(buf, V, j0, nb_, q)
+                if j0 != i0:
+                    vi = V[i, q]
+                    a = acc[tid, j0:j0 + nb_, q]
                     for jj in range(nb_):
-                        acc += buf[jj] * V[j0 + jj, q]
-                    out[i, q] += acc
+                        a[jj] += buf[jj] * vi
 
 
 # -- Python front ends -------------------------------------------------------------------
@@ -484,6 +567,10 @@ def gram_blocks(X, Y=None, kernel=None, *, block_rows=None, memory_budget=None, 
 def gram_matvec(X, v, kernel=None, *, Y=None, **spec_kwargs):
     """K(X, Y) @ v without storing K (fused numba loop; memory O(n_X + n_Y)).
 
+    With ``Y=None`` (K symmetric) each entry is evaluated once, for both of its products:
+    half the kernel evaluations of the general case, plus one length-n_X accumulator per
+    numba thread.
+
     Parameters
     ----------
     X : array_like of shape (n_X, d)
@@ -509,6 +596,14 @@ def gram_matvec(X, v, kernel=None, *, Y=None, **spec_kwargs):
     V2 = np.ascontiguousarray(V.reshape(V.shape[0], -1), dtype=np.float64)
     if not np.all(np.isfinite(V2)):
         raise ValueError("v contains NaN or inf")
-    out = np.empty((X.shape[0], V2.shape[1]))
-    _matvec_rows(*_prepared(spec, X, Yv), V2, out, TILE)
+    args = _prepared(spec, X, Y)
+    if Y is None:  # symmetric: one triangle of tiles, per-thread accumulators
+        UX, NX, CX, UXT, _, CXT, icfg, fcfg, series = args
+        acc = np.zeros((numba.get_num_threads(), X.shape[0], V2.shape[1]))
+        _matvec_sym_tiles(UX, NX, CX, UXT, CXT, icfg, fcfg, series, V2,
+                          _tiles(X.shape[0], X.shape[0], True), acc, TILE)
+        out = acc.sum(axis=0)
+    else:
+        out = np.empty((X.shape[0], V2.shape[1]))
+        _matvec_rows(*args, V2, out, TILE)
     return out[:, 0] if V.ndim == 1 else out

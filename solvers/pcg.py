@@ -98,6 +98,10 @@ class CallableKernel:
         """k(A, A); :class:`PackageKernel` computes one triangle of it."""
         return self(A, A)
 
+    #: ``fn(X, v) -> k(X, X) @ v`` evaluated without tiles in memory, or None (then the
+    #: operator streams tiles of k and multiplies them).
+    fused_matvec = None
+
     def diag(self, A, block=256):
         """k(a_i, a_i) for each row, from small diagonal blocks (n * block evaluations)."""
         out = np.empty(A.shape[0])
@@ -156,6 +160,23 @@ class PackageKernel(CallableKernel):
     def symmetric(self, A):
         """k(A, A) with ``Y=None``: the ``kernels`` Gram builders compute one triangle."""
         return np.asarray(self.fn(A, None, **self.params), dtype=np.float64)
+
+    @property
+    def fused_matvec(self):
+        """Closed forms: ``kernels.gram_matvec`` (each entry of the symmetric k(X, X)
+        evaluated once, in registers, for both of its products); None for random features."""
+        if self.params.get("width") is not None:
+            return None
+        import inspect
+
+        import kernels
+
+        # the Gram function's own defaults (e.g. quad_gram's activation) complete the spec
+        sig = inspect.signature(self.fn).parameters
+        spec = {k: self.params.get(k, sig[k].default) for k in
+                ("activation", "trained", "bias", "representation", "representation_bias")
+                if k in sig}
+        return lambda X, v: kernels.gram_matvec(X, v, kernel=self.name, **spec)
 
     def __repr__(self):
         return f"PackageKernel({self.name!r}, {self.params})"
@@ -217,8 +238,16 @@ class BlockedKernelOperator:
         return int(max(1, min(self.n, self.workspace // per_row)))
 
     def matvec(self, v):
-        """K @ v over square tiles of the upper triangle (each off-diagonal tile used twice)."""
+        """K @ v: the kernel's fused matvec where it has one, else square tiles of the upper
+        triangle (each off-diagonal tile used twice). Either way each entry is evaluated once."""
         v = np.asarray(v, dtype=np.float64)
+        fused = self.kernel.fused_matvec if hasattr(self.kernel, "fused_matvec") else None
+        if fused is not None:
+            from kernels.gram import TILE as t  # diagonal tiles are evaluated whole
+
+            n = self.n
+            self.n_kernel_evals += (n * n + (n // t) * t * t + (n % t) ** 2) // 2
+            return fused(self.X, v)
         out = np.zeros_like(v)
         X, t, n = self.X, self.tile, self.n
         for i in range(0, n, t):

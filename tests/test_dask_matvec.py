@@ -75,7 +75,9 @@ def test_pcg_solve_on_dask_equals_local(client):
     kw = dict(kernel=kern, ridge=1e-2, n_centers=30, tol=1e-10, seed=0)
     local = pcg_kernel_ridge(X, y, **kw)
     remote = pcg_kernel_ridge(X, y, scheduler=client, **kw)
-    assert remote.converged and remote.iterations == local.iterations
+    # the two products round differently (row blocks vs symmetric tiles), so the residual
+    # may cross tol = 1e-10 one iteration apart; the solutions must still agree
+    assert remote.converged and abs(remote.iterations - local.iterations) <= 1
     np.testing.assert_allclose(remote.coef, local.coef, rtol=1e-9, atol=1e-9)
     K = kern(X, X)
     alpha = np.linalg.solve(K + 1e-2 * np.eye(150), y)
