@@ -121,29 +121,18 @@ for _n in range(1, MAX_ORDER + 1):
 
 
 @njit(cache=True, fastmath=_FM, error_model="numpy", inline="always")
-def _atan_series(t, extra):
-    """The Cephes rational for atan(t), |t| <= 0.66, with ``extra`` added before ``t``."""
-    z = t * t
-    num = (((_P0 * z + _P1) * z + _P2) * z + _P3) * z + _P4
-    den = ((((z + _Q0) * z + _Q1) * z + _Q2) * z + _Q3) * z + _Q4
-    return (t * z * num / den + extra) + t
-
-
-@njit(cache=True, fastmath=_FM, error_model="numpy", inline="always")
-def atan_small(x):
-    """atan(x) for |x| <= 0.66 (Cephes atan.c rational, no range reduction)."""
-    return _atan_series(x, 0.0)
-
-
-@njit(cache=True, fastmath=_FM, error_model="numpy", inline="always")
 def atan01(x):
-    """atan(x) for 0 <= x <= 1, branch-free (Cephes atan.c range reduction + rational)."""
+    """atan(x) for 0 <= x <= 2.414 (tan 3pi/8), branch-free (Cephes atan.c range reduction
+    + rational)."""
     big = x > 0.66
     # reduce x > 0.66 with atan(x) = pi/4 + atan((x-1)/(x+1)); both paths computed, one kept
     t = (x - 1.0) / (x + 1.0) if big else x
     y0 = _PIO4 if big else 0.0
     extra = 0.5 * _MOREBITS if big else 0.0
-    return y0 + _atan_series(t, extra)
+    z = t * t
+    num = (((_P0 * z + _P1) * z + _P2) * z + _P3) * z + _P4
+    den = ((((z + _Q0) * z + _Q1) * z + _Q2) * z + _Q3) * z + _Q4
+    return y0 + ((t * z * num / den + extra) + t)
 
 
 @njit(cache=True, fastmath=_FM, error_model="numpy", inline="always")
@@ -188,7 +177,7 @@ def J_direct(n, c, s, phi):
 @njit(cache=True, fastmath=_FM, error_model="numpy", inline="always")
 def ipow(x, n):
     """x**n for a small int n >= 0 by repeated multiplication (``**`` with a runtime int
-    exponent compiles to a libm pow call that blocks vectorisation and costs ~20 ns)."""
+    exponent compiles to a libm pow call, which keeps the loop from vectorising)."""
     r = 1.0
     for _ in range(n):
         r *= x

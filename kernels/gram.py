@@ -30,7 +30,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from .arccos import _SERIES, J_stable, atan_small, half_angles, ipow
+from .arccos import _SERIES, J_stable, atan01, half_angles, ipow
 from .spec import (
     KIND_NTK_BOTH,
     KIND_NTK_FIRST,
@@ -54,6 +54,8 @@ _FM = {"contract"}
 # (measured 4.4x on the relu NTK loop here). Inputs are validated before any loop runs.
 # |cos| up to which M = 2 - 2c, P = 2 + 2c from the cosine are accurate (module doc, step 1)
 _DOT_SAFE = 0.9
+# the relu hot paths' fast formula holds for |cos| <= 0.9, i.e. M, P >= 0.05 (M + P)
+_FAST_EDGE = (1.0 - _DOT_SAFE) / 2.0
 _INV2PI = 1.0 / (2.0 * pi)
 _PIO2 = pi / 2.0
 _FACT2 = np.array([1.0, 1.0, 4.0, 36.0, 576.0])  # (m!)^2
@@ -195,9 +197,9 @@ def _row_values(icfg, fcfg, series, M, P, na, NY, j0, nb_, CXi, CYT, out, off, a
         if k == 1 and (kind == KIND_NTK_FIRST or kind == KIND_NTK_BOTH):
             # the hot paths, relu K_L = |a||b| cos (pi - theta) / (2 pi) and relu K_NTK =
             # |a||b| (J_1 + cos J_0) / (2 pi) = |a||b| (sin + 2 (pi - theta) cos) / (2 pi).
-            # First every pair as if |cos| <= 1/2, where pi - theta = pi/2 + atan(cos / sin)
+            # First every pair as if |cos| <= 0.9, where pi - theta = pi/2 + atan(cos / sin)
             # and sin = sqrt(1 - cos^2) are accurate and cheap (this loop vectorises); then
-            # the pairs beyond (M or P below a quarter of M + P) again with the stable angle.
+            # the pairs beyond (M or P below 5% of M + P) again with the stable angle.
             # No Taylor series near theta = pi for K_NTK: its K_L part (~ -|a||b| phi / 2 pi)
             # dominates J_1 (~ phi^3), so sin + phi cos keeps its rounding ulps relative.
             both = 1.0 if kind == KIND_NTK_BOTH else 0.0
@@ -206,14 +208,14 @@ def _row_values(icfg, fcfg, series, M, P, na, NY, j0, nb_, CXi, CYT, out, off, a
                 Pj = P[jj]
                 c = (Pj - Mj) / (Mj + Pj)
                 s = np.sqrt(1.0 - c * c)
-                phi = _PIO2 + atan_small(c / s)
+                phi = _PIO2 + np.copysign(atan01(abs(c) / s), c)  # |c| / s <= 2.07
                 o[jj] = ab_buf[jj] * (both * s + (1.0 + both) * phi * c) * _INV2PI
             # gather the few pairs first: a plain `if` in this loop is if-converted, i.e.
             # the stable formula evaluated for every pair (measured 3x the whole cost)
             nfix = 0
             for jj in range(nb_):
                 tot = M[jj] + P[jj]
-                if 4.0 * M[jj] < tot or 4.0 * P[jj] < tot:
+                if M[jj] < _FAST_EDGE * tot or P[jj] < _FAST_EDGE * tot:
                     fix[nfix] = jj
                     nfix += 1
             for t in range(nfix):
