@@ -569,9 +569,9 @@ def gram_blocks(X, Y=None, kernel=None, *, block_rows=None, memory_budget=None, 
 def gram_matvec(X, v, kernel=None, *, Y=None, **spec_kwargs):
     """K(X, Y) @ v without storing K (fused numba loop; memory O(n_X + n_Y)).
 
-    With ``Y=None`` (K symmetric) each entry is evaluated once, for both of its products:
-    half the kernel evaluations of the general case, plus one length-n_X accumulator per
-    numba thread.
+    With ``Y=None`` (K symmetric) each entry above the diagonal tiles is evaluated once, for
+    both of its products: about half the kernel evaluations of the general case, plus one
+    length-n_X accumulator per numba thread.
 
     Parameters
     ----------

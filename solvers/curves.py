@@ -259,8 +259,7 @@ def _frame(sizes, ridges, selection, normalizer, seed, method, **errors):
     """The learning-curve table from (sizes x ridges) error arrays (module docstring)."""
     k, R = len(sizes), len(ridges)
     selected = np.zeros((k, R), dtype=bool)
-    crit = {"loo": errors["loo"], "gcv": errors["gcv"],
-            "validation": errors["validation"]}.get(selection)
+    crit = errors.get(selection)  # None for "none"
     if crit is not None:
         for i in range(k):
             row = crit[i]
