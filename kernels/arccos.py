@@ -28,12 +28,16 @@ all accurate to a few ulps relative, including the diagonal (M = 0 exactly) and 
 (anti)parallel pairs. Near theta = pi the two terms of J_n (n >= 1) cancel (J_n ~ phi^(2n+1)
 with phi = pi - theta); there a Taylor series in phi, derived exactly from A_n and B_n, is used.
 ``atan`` is a branch-free Cephes rational approximation so that loops over it vectorise.
+Where the cosine alone is accurate enough (|cos| <= 0.9, far from both poles),
+``pi - theta = pi/2 + asin(cos)`` with ``asin_abs``: a branch-free polynomial with no division
+(a Chebyshev-economised Taylor series, derived exactly at import), so the Gram loops' hot path
+costs two square roots and a dozen fused multiply-adds per pair.
 """
 
 from __future__ import annotations
 
 from fractions import Fraction
-from math import factorial, pi
+from math import comb, factorial, pi
 
 import numpy as np
 from numba import njit
@@ -117,6 +121,68 @@ for _n in range(1, MAX_ORDER + 1):
     _SERIES[_n] = _series_coefficients(_n, _SERIES_TERMS)
 
 
+# -- asin polynomial (derived exactly at import) --------------------------------------------
+
+_ASIN_DEGREE = 12  # Chebyshev truncation bound 1.6e-17 (relative to asin(w)/w >= 1)
+
+
+def _asin_coefficients(m: int = _ASIN_DEGREE, taylor: int = 44):
+    """Monomial coefficients r_q with asin(w) ~ w + w z sum_{q<m} r_q z^q, z = w^2 in [0, 1/4].
+
+    asin(w)/w = sum_k (2k)! / (4^k k!^2 (2k+1)) z^k (Taylor, truncated where the next term is
+    below 1e-26), re-expanded in Chebyshev polynomials on z in [0, 1/4] and cut at degree m
+    (Chebyshev economisation: close to the minimax polynomial). All in exact rationals.
+
+    Returns
+    -------
+    coefs : tuple of m floats
+    bound : float
+        Sum of the dropped Chebyshev coefficients' magnitudes (a bound on the cut's error).
+    """
+    a = [Fraction(factorial(2 * k), 4**k * factorial(k) ** 2 * (2 * k + 1))
+         for k in range(taylor + 1)]
+
+    def mul(p, q):
+        r = [Fraction(0)] * (len(p) + len(q) - 1)
+        for i, x in enumerate(p):
+            for j, y in enumerate(q):
+                r[i + j] += x * y
+        return r
+
+    f_t = [Fraction(0)] * (taylor + 1)  # asin(w)/w in t = 8 z - 1 (z = (t + 1) / 8)
+    zk = [Fraction(1)]
+    for k in range(taylor + 1):
+        for i, x in enumerate(zk):
+            f_t[i] += a[k] * x
+        zk = mul(zk, [Fraction(1, 8), Fraction(1, 8)])
+    cheb = [Fraction(0)] * (taylor + 1)  # t^n = 2^(1-n) sum_k C(n, k) T_(n-2k) (T_0 once)
+    for n, x in enumerate(f_t):
+        for k in range(n // 2 + 1):
+            cheb[n - 2 * k] += x * Fraction(comb(n, k), 2**n) * (1 if n == 2 * k else 2)
+    bound = sum(abs(x) for x in cheb[m + 1:])
+    T = [[Fraction(1)], [Fraction(0), Fraction(1)]]  # Chebyshev T_j in t, then t -> 8 z - 1
+    for j in range(2, m + 1):
+        T.append([2 * x for x in [Fraction(0)] + T[-1]])
+        for i, x in enumerate(T[-3]):
+            T[-1][i] -= x
+    f_z = [Fraction(0)] * (m + 1)
+    tp = [Fraction(1)]
+    for i in range(m + 1):
+        ci = sum(cheb[j] * T[j][i] for j in range(i, m + 1) if i < len(T[j]))
+        for q, x in enumerate(tp):
+            f_z[q] += ci * x
+        tp = mul(tp, [Fraction(-1), Fraction(8)])
+    assert abs(f_z[0] - 1) < Fraction(1, 10**16), "asin(w)/w -> 1 as w -> 0"
+    return tuple(float(x) for x in f_z[1:]), float(bound)
+
+
+(_AS0, _AS1, _AS2, _AS3, _AS4, _AS5, _AS6, _AS7, _AS8, _AS9, _AS10, _AS11), _ASIN_BOUND = \
+    _asin_coefficients()
+assert _ASIN_BOUND < 2e-17
+_PIO2_HI = 1.57079632679489655800e00  # float(pi/2)
+_PIO2_LO = 6.12323399573676603587e-17  # pi/2 - _PIO2_HI
+
+
 # -- numba scalar helpers (inlined into the Gram loops) ------------------------------------
 
 
@@ -133,6 +199,22 @@ def atan01(x):
     num = (((_P0 * z + _P1) * z + _P2) * z + _P3) * z + _P4
     den = ((((z + _Q0) * z + _Q1) * z + _Q2) * z + _Q3) * z + _Q4
     return y0 + ((t * z * num / den + extra) + t)
+
+
+@njit(cache=True, fastmath=_FM, error_model="numpy", inline="always")
+def asin_abs(x):
+    """asin(x) for 0 <= x <= 1, branch-free, no division (a few ulps; module docstring).
+
+    Beyond x = 1/2 the argument is reduced with asin(x) = pi/2 - 2 asin(sqrt((1 - x)/2))
+    (1 - x is exact there), so the polynomial only ever sees z = w^2 <= 1/4.
+    """
+    big = x > 0.5
+    z = 0.5 * (1.0 - x) if big else x * x
+    w = np.sqrt(z) if big else x
+    r = ((((((((((_AS11 * z + _AS10) * z + _AS9) * z + _AS8) * z + _AS7) * z + _AS6) * z
+               + _AS5) * z + _AS4) * z + _AS3) * z + _AS2) * z + _AS1) * z + _AS0
+    a = w + w * (z * r)
+    return ((_PIO2_HI - 2.0 * a) + _PIO2_LO) if big else a
 
 
 @njit(cache=True, fastmath=_FM, error_model="numpy", inline="always")

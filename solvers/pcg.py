@@ -243,9 +243,10 @@ class BlockedKernelOperator:
         v = np.asarray(v, dtype=np.float64)
         fused = self.kernel.fused_matvec if hasattr(self.kernel, "fused_matvec") else None
         if fused is not None:
-            from kernels.gram import TILE as t  # diagonal tiles are evaluated whole
+            from kernels.gram import tile_size  # diagonal tiles are evaluated whole
 
             n = self.n
+            t = tile_size(n)
             self.n_kernel_evals += (n * n + (n // t) * t * t + (n % t) ** 2) // 2
             return fused(self.X, v)
         out = np.zeros_like(v)

@@ -126,6 +126,47 @@ def test_blocks_and_matvec(n, m, rows, idx, seed):
                                atol=1e-12 * np.abs(Ks).sum(1).max())
 
 
+@pytest.mark.parametrize("spec", [KernelSpec("ntk", "relu", "first"), KernelSpec("ntk", "relu", "both", 0.5),
+                                  KernelSpec("quad", "relu2", "first"),
+                                  KernelSpec("ntk", "shifted_sigmoid", "both", 0.5, "relu")], ids=str)
+def test_cosine_path_many_coordinates(spec):
+    """d = 16 (cosines from two-row dot products, far pairs exact) against the naive
+    reference, with nearly (anti)parallel rows; row blocks of odd sizes (rows paired
+    differently) give the same bits as K(X, X); both matvecs against K @ V."""
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((301, 16)) * 0.4
+    X[1:301:50] = 1.3 * X[0:300:50] + 1e-9 * rng.standard_normal((6, 16))
+    X[2:302:50] = -0.7 * X[0:300:50] + 1e-7 * rng.standard_normal((6, 16))
+    Y = rng.standard_normal((133, 16)) * 0.4
+    close(gram(X, Y, spec), naive(spec, X, Y))
+    K = gram(X, None, spec)
+    close(K, naive(spec, X, X))
+    got = np.vstack([b for *_, b in gram_blocks(X, None, spec, block_rows=37)])
+    assert np.array_equal(got, gram(X, X.copy(), spec))  # the rows of the whole K, bit for bit
+    V = rng.standard_normal((301, 2))
+    tol = dict(rtol=1e-11, atol=1e-12 * np.abs(K).sum(1).max())
+    np.testing.assert_allclose(gram_matvec(X, V, spec), K @ V, **tol)
+    np.testing.assert_allclose(gram_matvec(Y, V, spec, Y=X), gram(Y, X, spec) @ V, **tol)
+
+
+def test_asin_abs_within_two_ulps_of_libm():
+    from numba import njit
+
+    from kernels.arccos import asin_abs
+
+    @njit
+    def f(x):
+        out = np.empty_like(x)
+        for i in range(x.shape[0]):
+            out[i] = asin_abs(x[i])
+        return out
+
+    x = np.concatenate([np.linspace(0.0, 1.0, 200_001), [np.nextafter(0.5, 0), 0.5,
+                        np.nextafter(0.5, 1), np.nextafter(1.0, 0), 1e-300, 5e-324]])
+    ref = np.arcsin(x)
+    assert np.all(np.abs(f(x) - ref) <= 2 * np.spacing(ref))
+
+
 def test_memory_budget_blocks_and_keywords():
     X = np.random.default_rng(1).standard_normal((100, 3))
     blocks = list(gram_blocks(X, kernel="quad", activation="relu3", memory_budget=8 * 100 * 7))
