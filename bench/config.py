@@ -98,6 +98,8 @@ def label(config: dict) -> str:
     extra = ""
     if config["model"] in KERNEL_MODELS and config.get("width") is not None:
         extra = f" [m={config['width']}]"
+    if config.get("input_bias", 0.0) != 0.0:
+        extra = f" [input bias {config['input_bias']:g}]"
     return f"{name} on {where}{extra}"
 
 
@@ -157,8 +159,11 @@ _KERNEL_DEFAULTS = {"activation": "relu", "trained": "first", "bias": 0.0, "widt
 KERNEL_SELECTIONS = ("gcv", "loo", "validation")
 KERNEL_SOLVERS = ("auto", "dense", "pcg")
 # regs "auto": the estimator's own grid, scaled to the model (QuadNetRegressor docs)
+# input_bias: the constant input coordinate of the network's first layer (QuadNetRegressor);
+# 0 (none) is left out of the job config, so keys of jobs stored before the option existed
+# still match.
 _NET_DEFAULTS = {"activation": "shifted_sigmoid", "width": 200, "regs": "auto",
-                 "val_fraction": 0.2, "max_iter": 500, "init_scale": None}
+                 "val_fraction": 0.2, "max_iter": 500, "init_scale": None, "input_bias": 0.0}
 _REPR_DEFAULTS = {"repr_c": 1.0, "repr_width": None, "repr_activation": "step",
                   "repr_bias": True, "repr_whiten": True}
 
@@ -298,6 +303,9 @@ def _model_config(model_spec: dict, common: dict, d: int, seed: int, grid: dict)
         vf = _check_float(cfg["val_fraction"], "val_fraction")
         if not 0.0 < vf < 1.0:
             raise ConfigError(f"val_fraction must be in (0, 1), got {vf}")
+        cfg["input_bias"] = _check_float(cfg["input_bias"], "input_bias", minimum=-math.inf)
+        if cfg["input_bias"] == 0.0:
+            cfg.pop("input_bias")
     if inp == "repr":
         if cfg.get("repr_width") == "inf" and model in NET_MODELS:
             raise ConfigError(f"{model} is trained on finite features: repr_width 'inf' is not allowed")

@@ -180,6 +180,8 @@ def _make_net(config, seed):
           "max_iter": config["max_iter"], "validation_fraction": config["val_fraction"]}
     if config.get("init_scale") is not None:
         kw["init_scale"] = config["init_scale"]
+    if config.get("input_bias", 0.0) != 0.0:
+        kw["input_bias"] = config["input_bias"]
     missing = sorted(set(kw) - set(params))
     if missing:
         raise TypeError(f"{cls.__name__} does not accept {missing}")

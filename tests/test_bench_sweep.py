@@ -86,6 +86,25 @@ def test_spec_errors_are_clear():
     assert {"default", "paper", "smoke"} <= set(preset_names())
 
 
+def test_net_input_bias_field():
+    """input_bias reaches the estimator and names the curve; 0 leaves the key unchanged."""
+    from bench.config import label
+    from bench.models import _make_net
+
+    net = {"model": "quadnet", "input": "repr", "repr_activation": "softplus", "width": 20}
+    (plain,) = expand(tiny_spec(seeds=1, d=(5,), models=[net]))
+    (zero,) = expand(tiny_spec(seeds=1, d=(5,), models=[dict(net, input_bias=0)]))
+    (bias,) = expand(tiny_spec(seeds=1, d=(5,), models=[dict(net, input_bias=0.3)]))
+    assert job_key(zero) == job_key(plain) and "input_bias" not in zero
+    assert job_key(bias) != job_key(plain)
+    assert label(bias) == label(plain) + " [input bias 0.3]"
+    assert _make_net(bias, 0).input_bias == 0.3 and _make_net(plain, 0).input_bias == 0.0
+    with pytest.raises(ConfigError, match="input_bias must be a finite number"):
+        expand(tiny_spec(models=[dict(net, input_bias="big")]))
+    with pytest.raises(ConfigError, match="unknown field.*input_bias"):
+        expand(tiny_spec(models=[{"model": "ntk", "input_bias": 0.3}]))
+
+
 # -- store --------------------------------------------------------------------------------
 
 def test_matrix_free_kernel_jobs_match_dense(tmp_path, monkeypatch):
