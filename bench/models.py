@@ -115,15 +115,11 @@ def _kernel_solver(config, n_total):
     solver = config.get("solver", "auto")
     if solver != "auto":
         return solver
-    try:
-        solvers.check_memory(n_total, copies=3, name="training Gram matrix of the sweep job")
-    except solvers.GramTooLargeError as exc:
-        if config["selection"] != "validation" or min(config["ridges"]) <= 0:
-            raise solvers.GramTooLargeError(
-                f"{exc}. For the matrix-free solver set selection = 'validation' and ridges > 0 "
-                "in the model's config") from None
-        return "pcg"
-    return "dense"
+    return solvers.dense_or_pcg(
+        n_total, name="training Gram matrix of the sweep job",
+        matrix_free=config["selection"] == "validation" and min(config["ridges"]) > 0,
+        hint="For the matrix-free solver set selection = 'validation' and ridges > 0 in the "
+             "model's config")
 
 
 def _kernel_rows(config, task, Z_train, Z_test, model_seed) -> pd.DataFrame:

@@ -24,7 +24,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .linalg import GramTooLargeError, check_memory
+from .linalg import DENSE_COPIES, check_memory, dense_or_pcg
 from .pcg import as_kernel, kernel_predict, pcg_kernel_ridge
 from .ridge import check_ridges, kernel_ridge, ridge_path
 
@@ -33,8 +33,6 @@ __all__ = ["KernelRegressor"]
 _KERNELS = {"ntk": "ntk_gram", "quad": "quad_gram"}
 _SELECT = ("loo", "gcv")
 _SOLVERS = ("auto", "dense", "pcg")
-# Copies of the n x n Gram the dense path holds (Gram, factor or eigenvectors, workspace).
-_DENSE_COPIES = 3
 
 
 class KernelRegressor(RegressorMixin, BaseEstimator):
@@ -173,15 +171,10 @@ class KernelRegressor(RegressorMixin, BaseEstimator):
     def _resolve_solver(self, n):
         if self.solver != "auto":
             return self.solver
-        try:
-            check_memory(n, copies=_DENSE_COPIES, name="training Gram matrix")
-        except GramTooLargeError as exc:
-            if isinstance(self.ridge, str) or self.ridge == 0:
-                raise GramTooLargeError(
-                    f"{exc}. The matrix-free solver needs a float ridge > 0 "
-                    f"(ridge={self.ridge!r} needs the dense Gram)") from None
-            return "pcg"
-        return "dense"
+        return dense_or_pcg(
+            n, matrix_free=not (isinstance(self.ridge, str) or self.ridge == 0),
+            hint=f"The matrix-free solver needs a float ridge > 0 (ridge={self.ridge!r} needs "
+                 "the dense Gram)")
 
     # -- API -----------------------------------------------------------------------------
     def fit(self, X, y):
@@ -212,7 +205,7 @@ class KernelRegressor(RegressorMixin, BaseEstimator):
             self.residuals_ = res.residuals
             self.X_fit_ = X
             return self
-        check_memory(X.shape[0], copies=_DENSE_COPIES, name="training Gram matrix")
+        check_memory(X.shape[0], copies=DENSE_COPIES, name="training Gram matrix")
         K = self._kernel_adapter().symmetric(X)
         if isinstance(self.ridge, str):
             if self.ridges is None:

@@ -54,6 +54,8 @@ __all__ = [
     "available_memory",
     "blas_threads",
     "check_memory",
+    "dense_or_pcg",
+    "DENSE_COPIES",
     "cho_factor",
     "cholesky_strategy",
     "cho_solve",
@@ -141,6 +143,37 @@ def check_memory(n_rows: int, n_cols: int | None = None, *, copies: float = 1.0,
             '(solver="pcg": Nystrom-preconditioned CG over blocked matvecs) or a smaller n'
         )
     return nbytes
+
+
+#: Copies of the n x n Gram a dense kernel ridge fit holds (Gram, factor or eigenvectors,
+#: workspace).
+DENSE_COPIES = 3
+
+
+def dense_or_pcg(n: int, *, matrix_free: bool, hint: str,
+                 name: str = "training Gram matrix") -> str:
+    """The solver ``"auto"`` picks for n training points: ``"dense"`` while
+    :data:`DENSE_COPIES` n x n float64 matrices pass :func:`check_memory`, else ``"pcg"``.
+
+    Parameters
+    ----------
+    n : int
+    matrix_free : bool
+        Whether the caller's settings allow the matrix-free solver (it needs a float
+        ridge > 0, chosen without LOO/GCV).
+    hint : str
+        Appended to the GramTooLargeError when the Gram does not fit and ``matrix_free`` is
+        False: what to change so that it can run.
+    name : str
+        What the matrix is, for the message.
+    """
+    try:
+        check_memory(n, copies=DENSE_COPIES, name=name)
+    except GramTooLargeError as exc:
+        if not matrix_free:
+            raise GramTooLargeError(f"{exc}. {hint}") from None
+        return "pcg"
+    return "dense"
 
 
 def blas_threads() -> int:
