@@ -220,7 +220,8 @@ def n_grid(grid: dict, d: int) -> list[int]:
         # n_min * 2^(k / per_doubling): grids with the same n_min and step share their sizes,
         # so models with different n_max are still compared at the same n
         step = _check_int(grid["per_doubling"], "n_grid.per_doubling")
-        k_max = int(math.floor(step * math.log2(n_max / n_min) + 1e-9))
+        # every k whose rounded size is <= n_max (n_max = 724 keeps round(32 * 2^4.5) = 724)
+        k_max = int(math.floor(step * math.log2((n_max + 0.5) / n_min)))
         return sorted({int(round(n_min * 2 ** (k / step))) for k in range(k_max + 1)})
     points = _check_int(grid.get("points", 8), "n_grid.points")
     if points == 1 or n_max == n_min:

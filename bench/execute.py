@@ -19,7 +19,7 @@ import sys
 import time
 import traceback
 
-from .config import job_key
+from .config import NET_MODELS, job_key
 from .store import ResultStore, atomic_write_text
 
 __all__ = ["run_sweep", "SchedulerUnreachable", "BACKENDS"]
@@ -136,6 +136,18 @@ def _iter_dask(todo, threads, client, cluster):
             cluster.close()
 
 
+def expected_cost(cfg: dict) -> tuple:
+    """Sort key for the order jobs start in: the costliest first (longest-processing-time
+    order), so that on a few workers the last job does not run alone for minutes.
+
+    Trained networks (a fit per size, each many L-BFGS steps over width x features weights)
+    come before kernel jobs (one Gram and one eigendecomposition per curve); within each, the
+    sum of the sizes times the input features orders them. A rough proxy, not a prediction.
+    """
+    features = cfg.get("repr_width") or cfg["d"]
+    return (cfg["model"] in NET_MODELS, sum(cfg["n_grid"]) * features)
+
+
 def run_sweep(jobs: list[dict], store: ResultStore, *, backend: str = "dask",
               workers: int | None = None, scheduler: str | None = None, threads: int = 1,
               progress: bool = True, force: bool = False, timeout: float = 10.0) -> dict:
@@ -181,6 +193,7 @@ def run_sweep(jobs: list[dict], store: ResultStore, *, backend: str = "dask",
             continue
         seen.add(key)
         todo.append(cfg)
+    todo.sort(key=expected_cost, reverse=True)
     skipped = len(jobs) - len(todo)
     summary = {"total": len(jobs), "skipped": skipped, "computed": 0, "failed": []}
     t0 = time.perf_counter()

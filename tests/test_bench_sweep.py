@@ -86,6 +86,24 @@ def test_spec_errors_are_clear():
     assert {"default", "paper", "smoke"} <= set(preset_names())
 
 
+def test_n_grid_per_doubling_keeps_sizes_up_to_n_max():
+    from bench.config import n_grid
+
+    assert n_grid({"n_min": 32, "n_max": 724, "per_doubling": 2}, 6)[-3:] == [362, 512, 724]
+    assert n_grid({"n_min": 32, "n_max": 723, "per_doubling": 2}, 6)[-1] == 512
+    assert n_grid({"n_min": 16, "n_max": 128, "per_doubling": 1}, 6) == [16, 32, 64, 128]
+
+
+def test_longest_jobs_start_first():
+    from bench.execute import expected_cost
+
+    jobs = sorted(expand(load_spec("default")), key=expected_cost, reverse=True)
+    nets = [j["model"] == "quadnet" for j in jobs]
+    assert nets == sorted(nets, reverse=True)  # every trained net before every kernel job
+    first = jobs[0]
+    assert first["input"] == "repr" and first["d"] == max(j["d"] for j in jobs)
+
+
 def test_net_input_bias_field():
     """input_bias reaches the estimator and names the curve; 0 leaves the key unchanged."""
     from bench.config import label
