@@ -13,6 +13,8 @@
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 import pandas as pd
 
@@ -100,11 +102,12 @@ def exponent_table(df: pd.DataFrame, eps: float, *, n_boot: int = 200, seed: int
 
     Bootstrap: for each replicate, the seeds of every d are resampled with replacement, the
     median curves and n* recomputed, and the slope refitted; the interval is the central
-    ``level`` quantile range of the finite replicates.
+    ``level`` quantile range of the finite replicates. Each row draws from its own stream
+    (``seed`` and a CRC of its label), so its interval does not depend on the other rows.
     """
-    rng = np.random.default_rng(seed)
     rows = []
     for (lab, model, inp), sub in df.groupby(["label", "model", "input"], sort=True):
+        rng = np.random.default_rng([seed, zlib.crc32(lab.encode())])
         degree = int(sub["degree"].iloc[0])
         per_d = {int(d): g for d, g in sub.groupby("d")}
         ds = sorted(per_d)

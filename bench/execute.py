@@ -97,6 +97,8 @@ def connect_dask(scheduler: str | None, workers: int, timeout: float = 10.0):
                 f"({type(exc).__name__}: {exc})") from None
     env = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}))
     env.update(_PIN_ENV)
+    # silence_logs=CRITICAL: a worker's heartbeat racing the scheduler's shutdown logs an
+    # ERROR traceback after the last job; failed jobs are reported by run_sweep itself.
     # The embedded nannies live in this process and apply pre-spawn-environ to its own
     # os.environ. Left there, NUMBA_NUM_THREADS=1 makes numba's next config reload (at
     # any later compilation) raise, since this process already launched its threads.
@@ -104,7 +106,7 @@ def connect_dask(scheduler: str | None, workers: int, timeout: float = 10.0):
     try:
         with dask.config.set({"distributed.nanny.pre-spawn-environ": env}):
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                   dashboard_address=None, silence_logs=40)
+                                   dashboard_address=None, silence_logs=50)
     finally:
         for k, v in saved.items():
             if v is None:
