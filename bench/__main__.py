@@ -1,14 +1,6 @@
-"""Experiments run from a checkout: ``python -m bench --help``."""
-import os
-import sys
+"""``python -m bench`` from a checkout: the same runner as ``hierlearn`` (installed package)."""
 
-from bench.cli import main
+from hierlearn.bench.cli import run_main
 
 if __name__ == "__main__":
-    try:
-        rc = main()
-        sys.stdout.flush()
-    except BrokenPipeError:  # output piped into `head` & co.: stop quietly
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        rc = 1
-    sys.exit(rc)
+    run_main()

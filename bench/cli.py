@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from pathlib import Path
 
 _BENCHMARKS = {
-    "speed": ("bench.speed", "Gram assembly speed benchmark"),
-    "solvers": ("bench.solvers_bench", "kernel-ridge solver benchmark"),
-    "quadnet": ("bench.quadnet_bench", "Quad-Net training benchmark"),
-    "pcg": ("bench.pcg_bench", "matrix-free kernel ridge benchmark"),
+    "speed": ("hierlearn.bench.speed", "Gram assembly speed benchmark"),
+    "solvers": ("hierlearn.bench.solvers_bench", "kernel-ridge solver benchmark"),
+    "quadnet": ("hierlearn.bench.quadnet_bench", "Quad-Net training benchmark"),
+    "pcg": ("hierlearn.bench.pcg_bench", "matrix-free kernel ridge benchmark"),
 }
 
 
@@ -83,7 +84,7 @@ def _scheduler(text: str) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m bench",
+        prog="hierlearn",
         description="hierlearn experiments: sample-complexity sweeps, reports and benchmarks.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -240,11 +241,6 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] in _BENCHMARKS:
         return _benchmark(argv[0], argv[1:])
     parser = build_parser()
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["speed"]:
-        from bench.speed import main as speed_main
-
-        return speed_main(argv[1:])
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
@@ -257,3 +253,14 @@ def main(argv: list[str] | None = None) -> int:
         return _report(args.results_dir, eps=args.eps, n_boot=args.n_boot,
                        theory=not args.no_theory)
     return _cmd_run(args)
+
+
+def run_main() -> None:
+    """Console entry point (``hierlearn``, ``python -m hierlearn``): exit with main's code."""
+    try:
+        rc = main()
+        sys.stdout.flush()
+    except BrokenPipeError:  # output piped into `head` & co.: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        rc = 1
+    sys.exit(rc)

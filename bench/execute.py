@@ -36,7 +36,7 @@ class SchedulerUnreachable(RuntimeError):
 
 def _remote_job(config: dict, threads: int):
     # Module-level so it pickles by reference for processes and Dask workers.
-    from bench.models import run_job
+    from hierlearn.bench.models import run_job
 
     return run_job(config, threads=threads)
 

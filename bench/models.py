@@ -77,7 +77,7 @@ def job_data(config: dict):
         otherwise; ``None`` when a closed-form kernel composes the infinite-width
         representation itself.
     """
-    import targets
+    from hierlearn import targets
 
     target_ss, task_ss, repr_seed, _ = _streams(config)
     target = targets.LowRankPolynomial(
@@ -92,7 +92,7 @@ def job_data(config: dict):
     D = config["repr_width"]
     if D is None:
         return task, None, None
-    from kernels import NeuralRepresentation
+    from hierlearn.kernels import NeuralRepresentation
 
     rep = NeuralRepresentation(D, activation=config["repr_activation"], bias=config["repr_bias"],
                                whiten=config["repr_whiten"], distribution=config["distribution"],
@@ -110,7 +110,7 @@ def n_held_out(config: dict) -> int:
 
 def _kernel_solver(config, n_total):
     """"dense" or "pcg" for this job: the config's, or by the memory guard for "auto"."""
-    import solvers
+    from hierlearn import solvers
 
     solver = config.get("solver", "auto")
     if solver != "auto":
@@ -123,8 +123,8 @@ def _kernel_solver(config, n_total):
 
 
 def _kernel_rows(config, task, Z_train, Z_test, model_seed) -> pd.DataFrame:
-    import kernels
-    from solvers import learning_curve, learning_curve_pcg
+    from hierlearn import kernels
+    from hierlearn.solvers import learning_curve, learning_curve_pcg
 
     kw = dict(activation=config["activation"], bias=config["bias"])
     if config["model"] == "ntk":
@@ -168,7 +168,7 @@ def _kernel_rows(config, task, Z_train, Z_test, model_seed) -> pd.DataFrame:
 
 
 def _make_net(config, seed):
-    import solvers
+    from hierlearn import solvers
 
     cls = solvers.QuadNetRegressor if config["model"] == "quadnet" else solvers.LinearizedNetRegressor
     params = inspect.signature(cls.__init__).parameters

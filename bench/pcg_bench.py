@@ -54,10 +54,10 @@ def _numpy_relu_ntk(A, B):
 
 def _kernel():
     """The solver's kernel adapter and a label saying which implementation it is."""
-    from solvers.pcg import as_kernel
+    from hierlearn.solvers.pcg import as_kernel
 
     try:
-        import kernels
+        from hierlearn import kernels
 
         if hasattr(kernels, "ntk_gram"):
             return as_kernel("ntk", {"activation": "relu", "trained": "both"}), "kernels.ntk_gram"
@@ -67,7 +67,7 @@ def _kernel():
 
 
 def _data(n, d, n_test, seed, degree, rank):
-    from targets import LowRankPolynomial, sample_inputs
+    from hierlearn.targets import LowRankPolynomial, sample_inputs
 
     f = LowRankPolynomial(d, degree, rank, seed=seed)
     X = sample_inputs(n, d, seed=seed + 1)
@@ -93,7 +93,7 @@ def _limit_threads(threads):
 # ------------------------------------------------------------------------------------- jobs
 def _job_pcg(cfg):
     _limit_threads(cfg["threads"])
-    from solvers.pcg import pcg_kernel_ridge
+    from hierlearn.solvers.pcg import pcg_kernel_ridge
 
     kern, _ = _kernel()
     X, y, Xt, ft, var = _data(cfg["n"], cfg["d"], cfg["n_test"], cfg["seed"], cfg["degree"],
@@ -114,7 +114,7 @@ def _job_pcg(cfg):
 
 def _job_dense(cfg):
     _limit_threads(cfg["threads"])
-    from solvers.pcg import kernel_predict
+    from hierlearn.solvers.pcg import kernel_predict
 
     kern, _ = _kernel()
     X, y, Xt, ft, var = _data(cfg["n"], cfg["d"], cfg["n_test"], cfg["seed"], cfg["degree"],
@@ -123,7 +123,7 @@ def _job_dense(cfg):
     K = kern(X, X)
     gram_s = time.perf_counter() - t0
     try:
-        from solvers.ridge import kernel_ridge
+        from hierlearn.solvers.ridge import kernel_ridge
 
         alpha = kernel_ridge(K, y, cfg["ridge"], overwrite_a=True, check_finite=False)
     except ImportError:  # pragma: no cover - solvers.ridge is a sibling module

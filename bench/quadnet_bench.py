@@ -38,7 +38,7 @@ def _bare_matmul_pair(Z, W, repeats):
 def run(n=4000, m=2000, D=256, *, max_iter=30, model="quad", activation="shifted_sigmoid",
         optimizer="auto", seed=0, threads=None):
     """Time one training run; returns a dict of measurements."""
-    from solvers import LinearizedNetRegressor, QuadNetRegressor
+    from hierlearn.solvers import LinearizedNetRegressor, QuadNetRegressor
 
     ctx = contextlib.nullcontext()
     if threads is not None:

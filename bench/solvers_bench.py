@@ -26,8 +26,8 @@ import time
 import numpy as np
 import scipy.linalg
 
-from solvers import kernel_ridge, learning_curve
-from solvers.linalg import (SAFE_POTRF_N, blas_threads, check_memory, cholesky_strategy,
+from hierlearn.solvers import kernel_ridge, learning_curve
+from hierlearn.solvers.linalg import (SAFE_POTRF_N, blas_threads, check_memory, cholesky_strategy,
                             single_threaded_blas)
 
 __all__ = ["main", "build_parser"]

@@ -31,7 +31,7 @@ def _numpy_relu_ntk(X):
 
 
 def main(argv=None) -> int:
-    from kernels import ntk_gram
+    from hierlearn.kernels import ntk_gram
     p = argparse.ArgumentParser(prog="python -m bench speed")
     p.add_argument("--n", type=int, nargs="+", default=[2000, 5000, 10000])
     p.add_argument("--d", type=int, nargs="+", default=[16, 128])

@@ -122,7 +122,7 @@ def dot_product_kernel(config: dict):
     (t, sqrt(1 - t^2)): the kernels (including the infinite-width representation
     composition) depend on x.y, |x|, |y| only.
     """
-    import kernels
+    from hierlearn import kernels
 
     kw = dict(activation=config["activation"], bias=config.get("bias", 0.0))
     if config["model"] == "ntk":
@@ -150,7 +150,7 @@ def dot_product_kernel(config: dict):
 def target_powers(d: int, degree: int, *, rank: int = 1, basis: str = "harmonic",
                   l_max: int | None = None) -> tuple[np.ndarray, float]:
     """Power v_l of f* in each harmonic degree (v_0 = mean^2) and Var f*, on the sphere."""
-    import targets
+    from hierlearn import targets
 
     f = targets.LowRankPolynomial(d, degree, rank, basis=basis, distribution="sphere", seed=0)
     L = degree if l_max is None else l_max

@@ -89,7 +89,7 @@ class NeuralRepresentation(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Ba
             if self.distribution == "data":
                 U = X
             else:
-                from targets import sample_inputs
+                from hierlearn.targets import sample_inputs
 
                 n_u = max(20 * D, 10_000) if self.n_unlabeled is None else self.n_unlabeled
                 if isinstance(n_u, bool) or not isinstance(n_u, Integral) or n_u < 2:

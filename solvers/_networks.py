@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from kernels.activations import Activation, get_activation
+from hierlearn.kernels.activations import Activation, get_activation
 
 __all__ = [
     "TwoLayerNet",

@@ -145,12 +145,12 @@ class PackageKernel(CallableKernel):
 
     @property
     def fn(self):
-        import kernels
+        from hierlearn import kernels
 
         fn = getattr(kernels, self._FUNCS[self.name], None)
         if fn is None:  # not (yet) re-exported by the package: take it from its module
             try:
-                from kernels import closed_form
+                from hierlearn.kernels import closed_form
             except ImportError:
                 raise ImportError(f"kernels.{self._FUNCS[self.name]} is not available in this "
                                   "installation of the kernels package") from None
@@ -169,7 +169,7 @@ class PackageKernel(CallableKernel):
             return None
         import inspect
 
-        import kernels
+        from hierlearn import kernels
 
         # the Gram function's own defaults (e.g. quad_gram's activation) complete the spec
         sig = inspect.signature(self.fn).parameters
@@ -243,7 +243,7 @@ class BlockedKernelOperator:
         v = np.asarray(v, dtype=np.float64)
         fused = self.kernel.fused_matvec if hasattr(self.kernel, "fused_matvec") else None
         if fused is not None:
-            from kernels.gram import tile_size  # diagonal tiles are evaluated whole
+            from hierlearn.kernels.gram import tile_size  # diagonal tiles are evaluated whole
 
             n = self.n
             t = tile_size(n)

@@ -31,7 +31,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from kernels.activations import SMOOTH_DEFAULT, get_activation
+from hierlearn.kernels.activations import SMOOTH_DEFAULT, get_activation
 
 from ._networks import LOSSES, Objective, TwoLayerNet, norm24
 

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from scipy import integrate
 
-from bench.analysis import exponent_table, fit_exponent, n_star, nstar_table
-from bench.theory import (gegenbauer_P, harmonic_dims, kernel_eigenvalues, predicted_krr_error,
+from hierlearn.bench.analysis import exponent_table, fit_exponent, n_star, nstar_table
+from hierlearn.bench.theory import (gegenbauer_P, harmonic_dims, kernel_eigenvalues, predicted_krr_error,
                           sphere_quadrature, staircase_error)
 
 

@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.cli import main
-from bench.config import ConfigError, expand, job_key, load_spec, preset_names
-from bench.execute import run_sweep
-from bench.store import ResultStore
+from hierlearn.bench.cli import main
+from hierlearn.bench.config import ConfigError, expand, job_key, load_spec, preset_names
+from hierlearn.bench.execute import run_sweep
+from hierlearn.bench.store import ResultStore
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -87,7 +87,7 @@ def test_spec_errors_are_clear():
 
 
 def test_n_grid_per_doubling_keeps_sizes_up_to_n_max():
-    from bench.config import n_grid
+    from hierlearn.bench.config import n_grid
 
     assert n_grid({"n_min": 32, "n_max": 724, "per_doubling": 2}, 6)[-3:] == [362, 512, 724]
     assert n_grid({"n_min": 32, "n_max": 723, "per_doubling": 2}, 6)[-1] == 512
@@ -95,7 +95,7 @@ def test_n_grid_per_doubling_keeps_sizes_up_to_n_max():
 
 
 def test_longest_jobs_start_first():
-    from bench.execute import expected_cost
+    from hierlearn.bench.execute import expected_cost
 
     jobs = sorted(expand(load_spec("default")), key=expected_cost, reverse=True)
     nets = [j["model"] == "quadnet" for j in jobs]
@@ -106,8 +106,8 @@ def test_longest_jobs_start_first():
 
 def test_net_input_bias_field():
     """input_bias reaches the estimator and names the curve; 0 leaves the key unchanged."""
-    from bench.config import label
-    from bench.models import _make_net
+    from hierlearn.bench.config import label
+    from hierlearn.bench.models import _make_net
 
     net = {"model": "quadnet", "input": "repr", "repr_activation": "softplus", "width": 20}
     (plain,) = expand(tiny_spec(seeds=1, d=(5,), models=[net]))
@@ -127,8 +127,8 @@ def test_net_input_bias_field():
 
 def test_matrix_free_kernel_jobs_match_dense(tmp_path, monkeypatch):
     """solver 'pcg' (and 'auto' past the memory guard) reproduces the dense kernel rows."""
-    import solvers.linalg
-    from bench.models import run_job
+    import hierlearn.solvers.linalg as linalg_mod
+    from hierlearn.bench.models import run_job
 
     models = [{"model": "ntk", "input": "raw", "selection": "validation",
                "ridges": [1e-4, 1e-2], "solver": s} for s in ("dense", "pcg")]
@@ -141,10 +141,10 @@ def test_matrix_free_kernel_jobs_match_dense(tmp_path, monkeypatch):
     auto = dict(models[0]); auto.pop("solver")
     (job,) = expand(tiny_spec(seeds=1, d=(5,), n_max=80, models=[auto]))
     assert "solver" not in job
-    monkeypatch.setattr(solvers.linalg, "available_memory", lambda: 10_000)
+    monkeypatch.setattr(linalg_mod, "available_memory", lambda: 10_000)
     np.testing.assert_allclose(run_job(job)[0]["test_error"], pcg["test_error"], rtol=1e-5)
     (gcv,) = expand(tiny_spec(seeds=1, d=(5,), n_max=80, models=[{"model": "ntk"}]))
-    with pytest.raises(solvers.GramTooLargeError, match="set selection = 'validation'"):
+    with pytest.raises(linalg_mod.GramTooLargeError, match="set selection = 'validation'"):
         run_job(gcv)
     bad = dict(models[1], selection="gcv")
     with pytest.raises(ConfigError, match="solver 'pcg' chooses the ridge on held-out"):
@@ -169,7 +169,7 @@ def test_store_atomic_and_versioned(tmp_path, monkeypatch):
     (store.runs / f"{key}.json").unlink()
     assert store.finished_keys() == set()
     store.write(cfg, rows)
-    import bench.store as bs
+    import hierlearn.bench.store as bs
     monkeypatch.setattr(bs, "ENGINE_VERSION", "999")
     assert store.finished_keys() == set() and store.stale_keys() == {key}
 
@@ -260,7 +260,7 @@ def test_cli_errors_are_messages_not_tracebacks(capsys, tmp_path):
     (tmp_path / "empty").mkdir()
     assert main(["report", str(tmp_path / "empty")]) == 2
     assert "no finished results" in capsys.readouterr().err
-    rc = main(["quadnet"]) if not _has("bench.quadnet_bench") else 0
+    rc = main(["quadnet"]) if not _has("hierlearn.bench.quadnet_bench") else 0
     if rc:
         assert rc != 0 and "not available" in capsys.readouterr().err
 
@@ -301,7 +301,7 @@ def test_cli_run_and_report_write_table_and_figures(tmp_path, capsys):
 def test_embedded_cluster_leaves_parent_environment_alone():
     # Regression: distributed's nannies applied the worker pinning (NUMBA_NUM_THREADS=1)
     # to this process, and numba's next compilation then raised RuntimeError.
-    from bench.execute import _PIN_ENV, connect_dask
+    from hierlearn.bench.execute import _PIN_ENV, connect_dask
 
     before = {k: os.environ.get(k) for k in _PIN_ENV}
     client, cluster = connect_dask(None, 1)

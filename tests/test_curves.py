@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from scipy.linalg import LinAlgWarning
 
-from solvers import kernel_ridge, learning_curve, ridge_path
+from hierlearn.solvers import kernel_ridge, learning_curve, ridge_path
 
 
 def relu_ntk(X, Y):
@@ -172,7 +172,7 @@ def test_curve_invariants(n, k, seed, method):
 
 def test_matrix_free_curve_equals_dense_curve():
     """learning_curve_pcg reproduces the dense learning_curve (same estimator, same holdout)."""
-    from solvers import learning_curve_pcg
+    from hierlearn.solvers import learning_curve_pcg
 
     rng = np.random.default_rng(4)
     X = rng.standard_normal((170, 4))
@@ -198,7 +198,7 @@ def test_matrix_free_curve_equals_dense_curve():
     (dict(sizes=[10, 200]), r"sizes must lie in \[1, 40\]"),
 ])
 def test_matrix_free_curve_bad_arguments(kwargs, match):
-    from solvers import learning_curve_pcg
+    from hierlearn.solvers import learning_curve_pcg
 
     X = np.random.default_rng(0).standard_normal((50, 3))
     args = dict(sizes=[10, 20], ridges=[1e-2], selection="validation", kernel=relu_ntk)

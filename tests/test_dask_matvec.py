@@ -13,8 +13,8 @@ distributed = pytest.importorskip("distributed")
 
 from sklearn.metrics.pairwise import polynomial_kernel, rbf_kernel  # noqa: E402
 
-from solvers.dask_ops import DaskKernelOperator, dask_kernel_matvec  # noqa: E402
-from solvers.pcg import BlockedKernelOperator, as_kernel, pcg_kernel_ridge  # noqa: E402
+from hierlearn.solvers.dask_ops import DaskKernelOperator, dask_kernel_matvec  # noqa: E402
+from hierlearn.solvers.pcg import BlockedKernelOperator, as_kernel, pcg_kernel_ridge  # noqa: E402
 
 
 @pytest.fixture(scope="module")

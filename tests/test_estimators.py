@@ -7,9 +7,9 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-import kernels
-import solvers
-from solvers import KernelRegressor, kernel_ridge, ridge_path
+from hierlearn import kernels
+from hierlearn import solvers
+from hierlearn.solvers import KernelRegressor, kernel_ridge, ridge_path
 
 HAVE_KERNELS = hasattr(kernels, "ntk_gram") and hasattr(kernels, "quad_gram")
 needs_kernels = pytest.mark.skipif(not HAVE_KERNELS,
@@ -162,13 +162,13 @@ def test_pcg_solver_equals_dense(params):
 
 @needs_kernels
 def test_auto_solver_follows_the_memory_guard(monkeypatch):
-    import solvers.linalg
+    import hierlearn.solvers.linalg as linalg_mod
 
     X, y = sphere(200), target(sphere(200))
     assert KernelRegressor(ridge=1e-2).fit(X, y).solver_ == "dense"
     # a machine with 100 kB free: three 200 x 200 Grams (960 kB) no longer fit
-    monkeypatch.setattr(solvers.linalg, "available_memory", lambda: 200_000)
+    monkeypatch.setattr(linalg_mod, "available_memory", lambda: 200_000)
     est = KernelRegressor(ridge=1e-2, tol=1e-10, memory_budget=4 << 20).fit(X, y)
     assert est.solver_ == "pcg" and est.n_iter_ >= 1
-    with pytest.raises(solvers.GramTooLargeError, match="ridge='gcv' needs the dense Gram"):
+    with pytest.raises(linalg_mod.GramTooLargeError, match="ridge='gcv' needs the dense Gram"):
         KernelRegressor(ridge="gcv").fit(X, y)

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from kernels import KernelSpec, gram, gram_blocks, gram_matvec
-from kernels.activations import get_activation
-from kernels.arccos import arccos_J
-from kernels.hermite import hermite_coefficients
+from hierlearn.kernels import KernelSpec, gram, gram_blocks, gram_matvec
+from hierlearn.kernels.activations import get_activation
+from hierlearn.kernels.arccos import arccos_J
+from hierlearn.kernels.hermite import hermite_coefficients
 
 
 def unit_MP(A, B):
@@ -152,7 +152,7 @@ def test_cosine_path_many_coordinates(spec):
 def test_asin_abs_within_two_ulps_of_libm():
     from numba import njit
 
-    from kernels.arccos import asin_abs
+    from hierlearn.kernels.arccos import asin_abs
 
     @njit
     def f(x):

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-import kernels
-from kernels import KernelSpec, ntk_gram, quad_gram, representation_gram
-from kernels.activations import get_activation
-from kernels.arccos import arccos_J
+from hierlearn import kernels
+from hierlearn.kernels import KernelSpec, ntk_gram, quad_gram, representation_gram
+from hierlearn.kernels.activations import get_activation
+from hierlearn.kernels.arccos import arccos_J
 
 RELU = ["relu", "relu2", "relu3", "relu4"]
 SMOOTH = ["shifted_sigmoid", "softplus"]
@@ -110,7 +110,7 @@ def hp_relu_ntk_first(x, y, k):
     phi = PI_D - theta
     c = (P - M) / (P + M)
     s = 2 * (M * P).sqrt() / (P + M)
-    from kernels.arccos import ARCCOS_A, ARCCOS_B
+    from hierlearn.kernels.arccos import ARCCOS_A, ARCCOS_B
     m = k - 1
     A = sum(Decimal(a) * c**i for i, a in enumerate(ARCCOS_A[m]))
     B = sum(Decimal(b) * c**i for i, b in enumerate(ARCCOS_B[m]))

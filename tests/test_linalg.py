@@ -10,7 +10,7 @@ import pytest
 import scipy.linalg
 from scipy.linalg import LinAlgWarning
 
-from solvers import linalg
+from hierlearn.solvers import linalg
 
 
 def spd(n, rank=6, jitter=0.1, seed=0):
@@ -143,7 +143,7 @@ def test_pinv_eigh_solve_is_minimum_norm():
 # -- the large-n crash guard ------------------------------------------------------------------
 _LARGE = textwrap.dedent("""
     import numpy as np
-    from solvers import linalg
+    from hierlearn.solvers import linalg
     n = {n}
     rng = np.random.default_rng(0)
     X = rng.standard_normal((n, 8))

@@ -12,8 +12,8 @@ from scipy.linalg import solve
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from kernels import get_activation
-from solvers import LinearizedNetRegressor
+from hierlearn.kernels import get_activation
+from hierlearn.solvers import LinearizedNetRegressor
 
 
 def _data(n=70, D=6, seed=0):

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics.pairwise import rbf_kernel
 
-from solvers.nystrom import approximate_leverage_scores, select_centers
-from solvers.pcg import (BlockedKernelOperator, CallableKernel, as_kernel, conjugate_gradient,
+from hierlearn.solvers.nystrom import approximate_leverage_scores, select_centers
+from hierlearn.solvers.pcg import (BlockedKernelOperator, CallableKernel, as_kernel, conjugate_gradient,
                          pcg_kernel_ridge)
 
 
@@ -306,7 +306,7 @@ def test_convergence_warning():
 # ---------------------------------------------------------------- the kernels package's Grams
 def _package_kernel(name):
     try:
-        from solvers.pcg import PackageKernel
+        from hierlearn.solvers.pcg import PackageKernel
 
         return PackageKernel(name).fn
     except ImportError:  # pragma: no cover
@@ -337,7 +337,7 @@ def test_package_kernel_matches_dense(name, params):
 
 
 def test_bench_smoke(capsys):
-    from bench import pcg_bench
+    from hierlearn.bench import pcg_bench
 
     code = pcg_bench.main(["--sizes", "300", "--methods", "exact,nystrom", "--n-test", "50",
                            "--no-isolate", "--ref-tile", "64", "--threads", "1", "--d", "6"])

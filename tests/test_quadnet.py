@@ -15,9 +15,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from kernels import get_activation
-from solvers import QuadNetRegressor
-from solvers._networks import Objective, TwoLayerNet, norm24
+from hierlearn.kernels import get_activation
+from hierlearn.solvers import QuadNetRegressor
+from hierlearn.solvers._networks import Objective, TwoLayerNet, norm24
 
 
 def _sphere(n, D, seed):
@@ -271,7 +271,7 @@ def test_reg_grid_is_chosen_on_validation():
     assert est.reg_ != 10.0
     auto = QuadNetRegressor(20, reg="auto", seed=4, max_iter=50).fit(Z, y)
     assert len(auto.reg_grid_) > 1 and auto.reg_ in auto.reg_grid_
-    from solvers.quadnet import DEFAULT_REG_GRID, _gauss_moment
+    from hierlearn.solvers.quadnet import DEFAULT_REG_GRID, _gauss_moment
     ref = _gauss_moment(get_activation("shifted_sigmoid").d2) / Z.shape[1] ** 4
     np.testing.assert_allclose(auto.reg_grid_, np.asarray(DEFAULT_REG_GRID) * ref)
 
@@ -369,7 +369,7 @@ def test_bad_data_raise_clear_errors():
 
 
 def test_bench_runs_and_reports_matmul_share(capsys):
-    from bench import quadnet_bench
+    from hierlearn.bench import quadnet_bench
 
     assert quadnet_bench.main(["--n", "60", "--m", "10", "--D", "5", "--max-iter", "3"]) == 0
     out = capsys.readouterr().out

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from kernels import NeuralRepresentation, representation_gram
-from targets import sample_inputs
+from hierlearn.kernels import NeuralRepresentation, representation_gram
+from hierlearn.targets import sample_inputs
 
 
 @parametrize_with_checks([NeuralRepresentation(8, n_unlabeled=200, seed=0),

@@ -7,7 +7,7 @@ from hypothesis import given, settings, strategies as st
 from scipy.linalg import LinAlgWarning
 from sklearn.kernel_ridge import KernelRidge
 
-from solvers import kernel_ridge, ridge_path
+from hierlearn.solvers import kernel_ridge, ridge_path
 
 
 def relu_ntk(X, Y):

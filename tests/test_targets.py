@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import targets
-from targets import LowRankPolynomial, gegenbauer, harmonic_dimension, make_task, sample_inputs
+from hierlearn import targets
+from hierlearn.targets import LowRankPolynomial, gegenbauer, harmonic_dimension, make_task, sample_inputs
 
 Z = 5.0  # z-score bound for Monte Carlo comparisons: a false alarm has probability ~ 1e-6
 
