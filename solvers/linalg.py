@@ -39,13 +39,15 @@ eigen-directions.
 from __future__ import annotations
 
 import contextlib
-import os
 import warnings
 
 import numpy as np
-import scipy.linalg  # noqa: F401  (load scipy's OpenBLAS so threadpoolctl can limit it)
+import scipy.linalg
 from scipy.linalg import LinAlgWarning, blas as _blas, lapack as _lapack
-from threadpoolctl import threadpool_info, threadpool_limits
+
+from .._measured import CHOLESKY_BLOCK, SAFE_POTRF_N
+from .._memory import MEMORY_FRACTION, GramTooLargeError, available_memory, check_memory
+from .._threads import blas_threads, limit_threads
 
 __all__ = [
     "GramTooLargeError",
@@ -63,86 +65,10 @@ __all__ = [
     "single_threaded_blas",
 ]
 
-#: Largest order handed to a threaded LAPACK ``dpotrf`` (measured crash at 16000).
-SAFE_POTRF_N = 15000
-#: Default diagonal block order of the blocked Cholesky.
-DEFAULT_BLOCK = 8192
 #: cho_factor(warn_rcond="auto") runs dpocon when max/min Cholesky pivot exceeds this.
 RCOND_CHECK_RATIO = 1e6
-#: Default fraction of available memory a dense solver may use.
-MEMORY_FRACTION = 0.5
-
-
-class GramTooLargeError(MemoryError, ValueError):
-    """A dense matrix would not fit in the memory budget.
-
-    Subclasses both :class:`MemoryError` and :class:`ValueError` so callers can catch either.
-    """
-
-
-def available_memory() -> int:
-    """Bytes of memory available to new allocations (``MemAvailable`` in ``/proc/meminfo``).
-
-    Falls back to free physical pages from :func:`os.sysconf` where ``/proc`` is missing.
-    """
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-    except (ValueError, OSError, AttributeError):  # pragma: no cover - exotic platforms
-        return 2**63 - 1
-
-
-def check_memory(n_rows: int, n_cols: int | None = None, *, copies: float = 1.0,
-                 itemsize: int = 8, budget: int | None = None, name: str = "Gram matrix",
-                 fraction: float = MEMORY_FRACTION) -> int:
-    """Raise if ``copies`` dense ``n_rows x n_cols`` matrices would exceed the memory budget.
-
-    Parameters
-    ----------
-    n_rows, n_cols : int
-        Shape of the matrix (``n_cols`` defaults to ``n_rows``).
-    copies : float, default=1
-        How many such matrices the algorithm holds at once.
-    itemsize : int, default=8
-        Bytes per entry (float64).
-    budget : int, optional
-        Budget in bytes. Default: ``fraction`` of :func:`available_memory`.
-    name : str
-        What the matrix is, for the message.
-    fraction : float, default=0.5
-        Fraction of available memory used as the default budget.
-
-    Returns
-    -------
-    nbytes : int
-        The estimated size in bytes.
-
-    Raises
-    ------
-    GramTooLargeError
-        If the estimate exceeds the budget; the message gives both sizes and names the
-        matrix-free path ``solver="pcg"``.
-    """
-    n_cols = n_rows if n_cols is None else n_cols
-    if n_rows < 0 or n_cols < 0:
-        raise ValueError(f"matrix shape must be non-negative, got ({n_rows}, {n_cols})")
-    nbytes = int(np.ceil(float(n_rows) * float(n_cols) * itemsize * copies))
-    if budget is None:
-        budget = int(fraction * available_memory())
-    if nbytes > budget:
-        raise GramTooLargeError(
-            f"{name} of shape ({n_rows}, {n_cols}) needs {nbytes / 2**30:.2f} GiB "
-            f"({copies:g} cop{'y' if copies == 1 else 'ies'} of float64), over the memory "
-            f"budget of {budget / 2**30:.2f} GiB; use the matrix-free solver "
-            '(solver="pcg": Nystrom-preconditioned CG over blocked matvecs) or a smaller n'
-        )
-    return nbytes
+#: Default diagonal block order of the blocked Cholesky.
+DEFAULT_BLOCK = CHOLESKY_BLOCK
 
 
 #: Copies of the n x n Gram a dense kernel ridge fit holds (Gram, factor or eigenvectors,
@@ -176,17 +102,10 @@ def dense_or_pcg(n: int, *, matrix_free: bool, hint: str,
     return "dense"
 
 
-def blas_threads() -> int:
-    """Largest thread count among the loaded BLAS libraries (1 if none is reported)."""
-    counts = [lib.get("num_threads", 1) for lib in threadpool_info()
-              if lib.get("user_api") == "blas"]
-    return max(counts, default=1)
-
-
 @contextlib.contextmanager
 def single_threaded_blas():
     """Context manager limiting every loaded BLAS to one thread (threadpoolctl)."""
-    with threadpool_limits(limits=1, user_api="blas"):
+    with limit_threads(1, numba=False):
         yield
 
 

@@ -19,7 +19,7 @@ from math import comb, factorial
 
 import numpy as np
 
-from ._validation import check_int
+from .._validation import check_int
 
 __all__ = [
     "harmonic_dimension",

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import as_generator, check_choice, check_int
+from .._random import as_generator
+from .._validation import check_choice, check_int
 
 __all__ = ["DISTRIBUTIONS", "sample_inputs"]
 

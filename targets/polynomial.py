@@ -21,7 +21,8 @@ import numbers
 import numpy as np
 from numpy.polynomial import hermite_e
 
-from ._validation import as_generator, check_choice, check_int
+from .._random import as_generator
+from .._validation import check_choice, check_int
 from .harmonics import basis_kernel, gegenbauer, harmonic_dimension, monomial_expansion, ridge_moment
 from .inputs import DISTRIBUTIONS
 

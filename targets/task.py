@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import check_int, check_nonnegative_float
+from .._validation import check_float, check_int
 from .inputs import sample_inputs
 from .polynomial import LowRankPolynomial
 
@@ -73,7 +73,7 @@ def make_task(target, n_train, n_test, *, noise=0.0, seed=None) -> Task:
         raise TypeError(f"target must be a LowRankPolynomial, got {type(target).__name__}")
     n_train = check_int(n_train, "n_train", minimum=0)
     n_test = check_int(n_test, "n_test", minimum=1)
-    noise = check_nonnegative_float(noise, "noise")
+    noise = check_float(noise, "noise", minimum=0.0)
     if target.variance <= 0:
         raise ValueError("target has zero variance; the normalised test error is undefined")
     ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)

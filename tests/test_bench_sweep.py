@@ -127,7 +127,7 @@ def test_net_input_bias_field():
 
 def test_matrix_free_kernel_jobs_match_dense(tmp_path, monkeypatch):
     """solver 'pcg' (and 'auto' past the memory guard) reproduces the dense kernel rows."""
-    import hierlearn.solvers.linalg as linalg_mod
+    import hierlearn._memory as memory_mod
     from hierlearn.bench.models import run_job
 
     models = [{"model": "ntk", "input": "raw", "selection": "validation",
@@ -141,10 +141,10 @@ def test_matrix_free_kernel_jobs_match_dense(tmp_path, monkeypatch):
     auto = dict(models[0]); auto.pop("solver")
     (job,) = expand(tiny_spec(seeds=1, d=(5,), n_max=80, models=[auto]))
     assert "solver" not in job
-    monkeypatch.setattr(linalg_mod, "available_memory", lambda: 10_000)
+    monkeypatch.setattr(memory_mod, "available_memory", lambda: 10_000)
     np.testing.assert_allclose(run_job(job)[0]["test_error"], pcg["test_error"], rtol=1e-5)
     (gcv,) = expand(tiny_spec(seeds=1, d=(5,), n_max=80, models=[{"model": "ntk"}]))
-    with pytest.raises(linalg_mod.GramTooLargeError, match="set selection = 'validation'"):
+    with pytest.raises(memory_mod.GramTooLargeError, match="set selection = 'validation'"):
         run_job(gcv)
     bad = dict(models[1], selection="gcv")
     with pytest.raises(ConfigError, match="solver 'pcg' chooses the ridge on held-out"):

@@ -162,13 +162,13 @@ def test_pcg_solver_equals_dense(params):
 
 @needs_kernels
 def test_auto_solver_follows_the_memory_guard(monkeypatch):
-    import hierlearn.solvers.linalg as linalg_mod
+    import hierlearn._memory as memory_mod
 
     X, y = sphere(200), target(sphere(200))
     assert KernelRegressor(ridge=1e-2).fit(X, y).solver_ == "dense"
     # a machine with 100 kB free: three 200 x 200 Grams (960 kB) no longer fit
-    monkeypatch.setattr(linalg_mod, "available_memory", lambda: 200_000)
+    monkeypatch.setattr(memory_mod, "available_memory", lambda: 200_000)
     est = KernelRegressor(ridge=1e-2, tol=1e-10, memory_budget=4 << 20).fit(X, y)
     assert est.solver_ == "pcg" and est.n_iter_ >= 1
-    with pytest.raises(linalg_mod.GramTooLargeError, match="ridge='gcv' needs the dense Gram"):
+    with pytest.raises(memory_mod.GramTooLargeError, match="ridge='gcv' needs the dense Gram"):
         KernelRegressor(ridge="gcv").fit(X, y)

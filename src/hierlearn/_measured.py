@@ -1,0 +1,51 @@
+"""Numbers the code depends on that were measured on one machine, each with how to remeasure.
+
+Machine of every entry unless stated: the project's 2-core, 24 GiB x86-64 VM (Intel Xeon,
+Sapphire Rapids, AVX-512), OpenBLAS 0.3.30/0.3.31 from the numpy/scipy wheels, numba 0.6x.
+Change a value only with a new measurement, and update its date and method here.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BLAS_SINGLE_THREAD_FLOPS",
+    "CHOLESKY_BLOCK",
+    "DASK_STARTUP_S",
+    "EIGH_OVER_CHOLESKY",
+    "SAFE_POTRF_N",
+    "TILE_COLS",
+]
+
+#: Largest order handed to a multi-threaded LAPACK ``dpotrf``. OpenBLAS's threaded Cholesky
+#: (SkylakeX kernels, 2 threads) dies with SIGSEGV at n >= 16000; 15000 and 15500 are fine, as
+#: is one thread or OPENBLAS_CORETYPE=Haswell. Measured 2026-11-23 by factoring a random SPD
+#: matrix of each order in a subprocess (tests/test_linalg.py keeps a regression test at
+#: n = 16384 through the safe path).
+SAFE_POTRF_N = 15000
+
+#: Diagonal block order of the crash-safe blocked Cholesky (below SAFE_POTRF_N). At n = 15000:
+#: threaded dpotrf 13.6-14.6 s, blocked 17.5 s with block 7500, 19.0 s with 4096 (2026-11-23,
+#: ``python -m hierlearn solvers --large``).
+CHOLESKY_BLOCK = 8192
+
+#: Cost of one symmetric eigendecomposition (scipy ``eigh``, driver ``evd``) in units of one
+#: Cholesky factorisation of the same order, 2 threads: about 25 at n = 4000 (2026-11-23,
+#: ``python -m hierlearn solvers``); the learning-curve planner uses a rounder 15 for the
+#: flop model (eigh n^3 against Cholesky n^3/3).
+EIGH_OVER_CHOLESKY = 15.0
+
+#: Gram tile side by number of columns: (columns at least, side). Long rows amortise each
+#: row's fixed costs (relu K_NTK matvec, one thread, n = 12 000, d = 16: 7.5 / 6.1 / 5.1 ns
+#: per entry at sides 128 / 256 / 512; 2026-11-26), short ones leave enough tiles for the
+#: threads. Depends on the columns only, so row blocks of K are tiled exactly as the whole K.
+TILE_COLS = ((16384, 512), (2048, 256), (0, 128))
+
+#: Matrix products below this many flops run with one BLAS thread inside optimiser loops:
+#: two-thread OpenBLAS on small products interleaved with other work costs up to 10x here
+#: (a Quad-Net fit with n 400, m 512, D 40: 36.5 s with 2 threads, 3.7 s with 1; 2026-12-01).
+#: Remeasure with ``python -m hierlearn quadnet --threads-sweep``.
+BLAS_SINGLE_THREAD_FLOPS = 2.0e8
+
+#: Seconds an embedded Dask LocalCluster takes to start (2 workers, 2026-11-26): sweeps
+#: expected to take less than a few times this run serially instead.
+DASK_STARTUP_S = 5.0
