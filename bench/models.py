@@ -5,21 +5,21 @@ Every model with the same (d, seed) sees exactly the same training and test poin
 data streams are derived from (seed, d, degree) only), so models are compared at the same n
 on the same samples. Regularisation is chosen from the n labelled points alone for every
 model: GCV/LOO (closed form) for kernel ridge, a hold-out split of the n points followed by
-a refit on all n for the trained networks.
-
-Imports of ``kernels`` and ``solvers`` are lazy so the sweep machinery (store, keys,
-analysis) works without them.
+a refit on all n for the trained networks. Kernels, representations and networks come from
+:mod:`.build` (one function per kind from the config).
 """
 
 from __future__ import annotations
 
-import contextlib
-import inspect
 import time
 
 import numpy as np
 import pandas as pd
 
+from .. import targets
+from .._threads import limit_threads
+from ..solvers import dense_or_pcg, learning_curve, learning_curve_pcg
+from .build import kernel_from_config, net_from_config, representation_from_config
 from .config import KERNEL_MODELS, label
 
 __all__ = ["run_job", "job_data"]
@@ -27,36 +27,6 @@ __all__ = ["run_job", "job_data"]
 ROW_COLUMNS = ["label", "model", "input", "d", "degree", "seed", "n", "test_error",
                "train_error", "reg", "criterion", "oracle_test_error", "repr_width", "width",
                "fit_time_s"]
-
-
-@contextlib.contextmanager
-def pinned_threads(threads: int | None):
-    """Limit BLAS/OpenMP (threadpoolctl) and numba threads inside the block.
-
-    scipy.linalg is imported first: threadpoolctl only limits libraries already loaded.
-    """
-    if threads is None:
-        yield
-        return
-    import scipy.linalg  # noqa: F401  (loads OpenBLAS so threadpoolctl can see it)
-    from threadpoolctl import threadpool_limits
-
-    old_numba = None
-    try:
-        import numba
-
-        old_numba = numba.get_num_threads()
-        numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
-    except Exception:  # numba absent or threading layer unavailable: BLAS limit still applies
-        old_numba = None
-    try:
-        with threadpool_limits(limits=int(threads)):
-            yield
-    finally:
-        if old_numba is not None:
-            import numba
-
-            numba.set_num_threads(old_numba)
 
 
 def _streams(config: dict):
@@ -77,8 +47,6 @@ def job_data(config: dict):
         otherwise; ``None`` when a closed-form kernel composes the infinite-width
         representation itself.
     """
-    from hierlearn import targets
-
     target_ss, task_ss, repr_seed, _ = _streams(config)
     target = targets.LowRankPolynomial(
         config["d"], config["degree"], config["rank"], basis=config["basis"],
@@ -89,15 +57,9 @@ def job_data(config: dict):
     task = targets.make_task(target, n_max, config["n_test"], noise=config["noise"], seed=task_ss)
     if config["input"] == "raw":
         return task, task.X_train, task.X_test
-    D = config["repr_width"]
-    if D is None:
+    if config["repr_width"] is None:
         return task, None, None
-    from hierlearn.kernels import NeuralRepresentation
-
-    rep = NeuralRepresentation(D, activation=config["repr_activation"], bias=config["repr_bias"],
-                               whiten=config["repr_whiten"], distribution=config["distribution"],
-                               seed=repr_seed)
-    rep.fit(task.X_train)
+    rep = representation_from_config(config, random_state=repr_seed).fit(task.X_train)
     return task, rep.transform(task.X_train), rep.transform(task.X_test)
 
 
@@ -110,12 +72,10 @@ def n_held_out(config: dict) -> int:
 
 def _kernel_solver(config, n_total):
     """"dense" or "pcg" for this job: the config's, or by the memory guard for "auto"."""
-    from hierlearn import solvers
-
     solver = config.get("solver", "auto")
     if solver != "auto":
         return solver
-    return solvers.dense_or_pcg(
+    return dense_or_pcg(
         n_total, name="training Gram matrix of the sweep job",
         matrix_free=config["selection"] == "validation" and min(config["ridges"]) > 0,
         hint="For the matrix-free solver set selection = 'validation' and ridges > 0 in the "
@@ -123,32 +83,20 @@ def _kernel_solver(config, n_total):
 
 
 def _kernel_rows(config, task, Z_train, Z_test, model_seed) -> pd.DataFrame:
-    from hierlearn import kernels
-    from hierlearn.solvers import learning_curve, learning_curve_pcg
-
-    kw = dict(activation=config["activation"], bias=config["bias"])
-    if config["model"] == "ntk":
-        gram = kernels.ntk_gram
-        kw["trained"] = config["trained"]
-    else:
-        gram = kernels.quad_gram
-    if config["width"] is not None:
-        kw.update(width=config["width"], seed=model_seed)
+    kern = kernel_from_config(config, random_state=model_seed)
     if Z_train is None:  # closed-form composition with the infinite-width representation
         Z_train, Z_test = task.X_train, task.X_test
-        kw["representation"] = config["repr_activation"]
     n_val = n_held_out(config)
     common = dict(sizes=config["n_grid"], ridges=config["ridges"],
                   selection=config["selection"], normalizer=task.normalizer,
                   seed=config["seed"], validation_size=n_val or 0.2)
     t0 = time.perf_counter()
     if _kernel_solver(config, Z_train.shape[0]) == "pcg":
-        curve = learning_curve_pcg(Z_train, task.y_train, Z_test, task.f_test,
-                                   kernel={"ntk": "ntk", "kq": "quad"}[config["model"]],
-                                   kernel_params=kw, **common)
+        curve = learning_curve_pcg(Z_train, task.y_train, Z_test, task.f_test, kernel=kern,
+                                   **common)
     else:
-        K = gram(Z_train, **kw)
-        K_test = gram(Z_test, Z_train, **kw)
+        K = kern(Z_train)
+        K_test = kern(Z_test, Z_train)
         curve = learning_curve(K, task.y_train, K_test, task.f_test, **common)
         del K, K_test
     elapsed = time.perf_counter() - t0
@@ -167,23 +115,6 @@ def _kernel_rows(config, task, Z_train, Z_test, model_seed) -> pd.DataFrame:
     })
 
 
-def _make_net(config, seed):
-    from hierlearn import solvers
-
-    cls = solvers.QuadNetRegressor if config["model"] == "quadnet" else solvers.LinearizedNetRegressor
-    params = inspect.signature(cls.__init__).parameters
-    kw = {"activation": config["activation"], "reg": config["regs"], "seed": seed,
-          "max_iter": config["max_iter"], "validation_fraction": config["val_fraction"]}
-    if config.get("init_scale") is not None:
-        kw["init_scale"] = config["init_scale"]
-    if config.get("input_bias", 0.0) != 0.0:
-        kw["input_bias"] = config["input_bias"]
-    missing = sorted(set(kw) - set(params))
-    if missing:
-        raise TypeError(f"{cls.__name__} does not accept {missing}")
-    return cls(config["width"], **kw)
-
-
 def _net_rows(config, task, Z_train, Z_test, model_seed) -> pd.DataFrame:
     """Train one network per n (no prefix trick for trained models).
 
@@ -195,7 +126,7 @@ def _net_rows(config, task, Z_train, Z_test, model_seed) -> pd.DataFrame:
     for n in config["n_grid"]:
         t0 = time.perf_counter()
         Z, yn = Z_train[:n], y[:n]
-        est = _make_net(config, model_seed).fit(Z, yn)
+        est = net_from_config(config, random_state=model_seed).fit(Z, yn)
         test_err = task.test_error(est.predict(Z_test))
         train_err = float(np.mean((est.predict(Z) - yn) ** 2) / task.normalizer)
         scores = getattr(est, "validation_scores_", None)
@@ -220,7 +151,7 @@ def run_job(config: dict, *, threads: int | None = 1) -> tuple[pd.DataFrame, dic
         BLAS/numba threads for this job (``None`` leaves them alone).
     """
     t0 = time.perf_counter()
-    with pinned_threads(threads):
+    with limit_threads(threads):
         task, Z_train, Z_test = job_data(config)
         _, _, _, model_seed = _streams(config)
         if config["model"] in KERNEL_MODELS:

@@ -32,38 +32,11 @@ FULL_SIZES = (20000, 50000, 100000)
 
 
 # ------------------------------------------------------------------------------- kernel setup
-def _numpy_relu_ntk(A, B):
-    """Fallback relu NTK (both layers, MATH.md section 4) when kernels.ntk_gram is missing."""
-    na = np.sqrt(np.einsum("ij,ij->i", A, A))[:, None]
-    nb = np.sqrt(np.einsum("ij,ij->i", B, B))[None, :]
-    dot = A @ B.T
-    nn = na * nb
-    c = np.divide(dot, nn)
-    np.clip(c, -1.0, 1.0, out=c)
-    s = np.sqrt(np.maximum(1.0 - c * c, 0.0))
-    th = np.arccos(c)
-    np.subtract(np.pi, th, out=th)
-    c *= th
-    s += c
-    s *= nn
-    dot *= th
-    dot += s
-    dot /= 2 * np.pi
-    return dot
-
-
 def _kernel():
-    """The solver's kernel adapter and a label saying which implementation it is."""
-    from hierlearn.solvers.pcg import as_kernel
+    """The benchmark's kernel (closed-form relu NTK, both layers) and its label."""
+    from hierlearn.kernels import NTK
 
-    try:
-        from hierlearn import kernels
-
-        if hasattr(kernels, "ntk_gram"):
-            return as_kernel("ntk", {"activation": "relu", "trained": "both"}), "kernels.ntk_gram"
-    except ImportError:  # pragma: no cover
-        pass
-    return as_kernel(_numpy_relu_ntk), "numpy fallback (kernels.ntk_gram missing)"
+    return NTK("relu", trained="both"), "NTK(relu, both) closed form"
 
 
 def _data(n, d, n_test, seed, degree, rank):
@@ -80,29 +53,25 @@ def _peak_rss_bytes():
 
 
 def _limit_threads(threads):
-    try:
-        from threadpoolctl import threadpool_limits
+    """Limit BLAS in this (child) process for the rest of its life."""
+    from hierlearn._threads import limit_threads
 
-        import scipy.linalg  # noqa: F401  (load BLAS so threadpoolctl sees it)
-
-        threadpool_limits(threads)
-    except ImportError:  # pragma: no cover
-        pass
+    limit_threads(threads, numba=False).__enter__()
 
 
 # ------------------------------------------------------------------------------------- jobs
 def _job_pcg(cfg):
     _limit_threads(cfg["threads"])
-    from hierlearn.solvers.pcg import pcg_kernel_ridge
+    from hierlearn.solvers import falkon, pcg_kernel_ridge
 
     kern, _ = _kernel()
     X, y, Xt, ft, var = _data(cfg["n"], cfg["d"], cfg["n_test"], cfg["seed"], cfg["degree"],
                               cfg["rank"])
+    solve = pcg_kernel_ridge if cfg["method"] == "exact" else falkon
     t0 = time.perf_counter()
-    res = pcg_kernel_ridge(X, y, kernel=kern, ridge=cfg["ridge"], method=cfg["method"],
-                           n_centers=cfg["n_centers"], centers=cfg["centers"], tol=cfg["tol"],
-                           max_iter=cfg["max_iter"], memory_budget=cfg["memory_budget"],
-                           seed=cfg["seed"])
+    res = solve(X, y, kern, ridge=cfg["ridge"], n_centers=cfg["n_centers"],
+                centers=cfg["centers"], tol=cfg["tol"], max_iter=cfg["max_iter"],
+                memory_budget=cfg["memory_budget"], seed=cfg["seed"])
     fit_s = time.perf_counter() - t0
     pred = res.predict(Xt)
     return {"fit_s": fit_s, "iterations": res.iterations, "residual": float(res.residuals[-1]),
@@ -114,7 +83,7 @@ def _job_pcg(cfg):
 
 def _job_dense(cfg):
     _limit_threads(cfg["threads"])
-    from hierlearn.solvers.pcg import kernel_predict
+    from hierlearn.solvers import kernel_ridge
 
     kern, _ = _kernel()
     X, y, Xt, ft, var = _data(cfg["n"], cfg["d"], cfg["n_test"], cfg["seed"], cfg["degree"],
@@ -122,20 +91,10 @@ def _job_dense(cfg):
     t0 = time.perf_counter()
     K = kern(X, X)
     gram_s = time.perf_counter() - t0
-    try:
-        from hierlearn.solvers.ridge import kernel_ridge
-
-        alpha = kernel_ridge(K, y, cfg["ridge"], overwrite_a=True, check_finite=False)
-    except ImportError:  # pragma: no cover - solvers.ridge is a sibling module
-        import scipy.linalg
-        from threadpoolctl import threadpool_limits
-
-        K[np.diag_indices_from(K)] += cfg["ridge"]
-        with threadpool_limits(1):  # threaded OpenBLAS potrf crashes here at n >= 16000
-            alpha = scipy.linalg.cho_solve(scipy.linalg.cho_factor(K, overwrite_a=True), y)
+    alpha = kernel_ridge(K, y, cfg["ridge"], overwrite_a=True, check_finite=False)
     fit_s = time.perf_counter() - t0
     del K
-    pred = kernel_predict(kern, X, alpha, Xt)
+    pred = kern.matvec(Xt, alpha, Y=X)
     return {"fit_s": fit_s, "gram_s": gram_s, "pred": pred,
             "test_error": float(np.mean((pred - ft) ** 2) / var), "peak_rss": _peak_rss_bytes()}
 

@@ -26,6 +26,8 @@ import math
 import numpy as np
 from scipy import optimize, special
 
+from .build import kernel_from_config
+
 __all__ = [
     "sphere_quadrature",
     "gegenbauer_P",
@@ -116,35 +118,15 @@ def kernel_eigenvalues(kappa, d: int, l_max: int, *, n_nodes: int = 400) -> np.n
 
 
 def dot_product_kernel(config: dict):
-    """kappa(t) of a closed-form kernel job config, for unit vectors with inner product t.
-
-    Evaluated through the engine's own Gram function on 2-d vectors (1, 0) and
-    (t, sqrt(1 - t^2)): the kernels (including the infinite-width representation
-    composition) depend on x.y, |x|, |y| only.
-    """
-    from hierlearn import kernels
-
-    kw = dict(activation=config["activation"], bias=config.get("bias", 0.0))
-    if config["model"] == "ntk":
-        gram = kernels.ntk_gram
-        kw["trained"] = config["trained"]
-    elif config["model"] == "kq":
-        gram = kernels.quad_gram
-    else:
+    """kappa(t) of a closed-form kernel job config, for unit vectors with inner product t
+    (the kernel object's profile; see :func:`hierlearn.bench.build.kernel_from_config`)."""
+    if config["model"] not in ("ntk", "kq"):
         raise ValueError(f"no dot-product kernel for model {config['model']!r}")
-    if config["input"] == "repr":
-        if config.get("repr_width") is not None:
-            raise ValueError("finite-width representations are not rotation-invariant kernels")
-        kw["representation"] = config["repr_activation"]
+    if config["input"] == "repr" and config.get("repr_width") is not None:
+        raise ValueError("finite-width representations are not rotation-invariant kernels")
     if config.get("width") is not None:
         raise ValueError("random-feature kernels have no closed-form eigenvalues")
-
-    def kappa(t):
-        t = np.clip(np.asarray(t, dtype=float), -1.0, 1.0)
-        Y = np.stack([t, np.sqrt(1.0 - t * t)], axis=1)
-        return gram(np.array([[1.0, 0.0]]), Y, **kw)[0]
-
-    return kappa
+    return kernel_from_config(config).profile
 
 
 def target_powers(d: int, degree: int, *, rank: int = 1, basis: str = "harmonic",

@@ -1,104 +1,130 @@
-"""Random-feature (finite width) versions of the kernels of MATH.md section 4.
+"""Random features: the finite-width version of a closed-form kernel (MATH.md section 4).
 
-Sample w_r ~ N(0, I) (r = 1..m) on the augmented input [z; s_b], z = x or the representation
-z = phi(x)/sqrt(D) (D-wide fixed random layer, no whitening: its Gram tends to G), then
+``RandomFeatures(kernel, width=m)`` samples w_r ~ N(0, I) (r = 1..m) on the augmented input
+[z; s_b], with z = x, or z = phi(x)/sqrt(D) for a kernel composed with a representation layer
+(a D-wide fixed random layer, not whitened: its Gram tends to G), and computes
 
-    K_L^m   = (Z Z'^T) o (sigma'(Z W^T) sigma'(Z' W^T)^T) / m
-    K_NTK^m = sigma(Z W^T) sigma(Z' W^T)^T / m + K_L^m
-    K_Q^m   = (1/(4m)) (S S'^T) o (Z Z'^T)^2,   S = sigma''(Z W^T)
+    K_L^m   = (Z Z'^T) o (s'(Z W^T) s'(Z' W^T)^T) / m
+    K_NTK^m = s(Z W^T) s(Z' W^T)^T / m + K_L^m
+    K_Q^m   = (1/(4m)) (S S'^T) o (Z Z'^T)^2,   S = s''(Z W^T)
 
 (o: entrywise product), i.e. matrix products only; the m d^2 features of K_Q are never
-formed. Each converges to the closed form at rate O(1/sqrt(m)).
+formed. Each converges to the closed form at rate O(1/sqrt(m)). The features are drawn once
+per object and input dimension (from ``random_state``) and reused by every call, so blocks,
+products and predictions all see the same kernel.
 """
 
 from __future__ import annotations
 
-from numbers import Integral
-
 import numpy as np
 
+from .. import _validation as V
+from .._random import as_generator, check_seed
 from .activations import get_activation
-from .spec import KernelSpec, check_pair
+from .base import Kernel
+from .closed_form import NTK, QuadKernel, RepresentationKernel
 
-__all__ = ["random_feature_gram", "representation_features", "check_width"]
-
-
-def check_width(width, name="width") -> int:
-    """A positive int (numpy ints accepted); TypeError / ValueError otherwise."""
-    if isinstance(width, bool) or not isinstance(width, Integral):
-        raise TypeError(f"{name} must be a positive int, got {width!r}")
-    if width <= 0:
-        raise ValueError(f"{name} must be >= 1, got {width}")
-    return int(width)
+__all__ = ["RandomFeatures", "representation_features"]
 
 
-def representation_features(X, V, b, activation="step"):
-    """phi(x)/sqrt(D) = sigma_0(V x + b)/sqrt(D) for the rows of X (no whitening)."""
-    act = get_activation(activation)
-    return act.fn(X @ V.T + b) / np.sqrt(V.shape[0])
+def representation_features(X, V_, b, activation="step"):
+    """phi(x)/sqrt(D) = s0(V x + b)/sqrt(D) for the rows of X (no whitening)."""
+    return get_activation(activation).fn(X @ V_.T + b) / np.sqrt(V_.shape[0])
 
 
-def random_feature_gram(X, Y=None, kernel: KernelSpec | None = None, *, width, seed=None,
-                        representation_width=None):
-    """Finite-width Gram of ``kernel`` (a :class:`KernelSpec`) with ``width`` random units.
+class RandomFeatures(Kernel):
+    """The finite-width (random-feature) version of a closed-form kernel.
 
     Parameters
     ----------
-    X, Y : array_like of shapes (n_X, d), (n_Y, d); Y=None means Y = X
-    kernel : KernelSpec
-    width : int
-        Number m of trained-layer units (for ``kind="representation"``: the layer width D).
-    seed : None, int, SeedSequence or Generator
-        The same seed gives the same W (and V, b) and so the same Gram.
+    kernel : NTK, QuadKernel or RepresentationKernel
+        The kernel whose network is sampled.
+    width : int, default=1000
+        Number m of trained-layer units (for a RepresentationKernel: the layer's width D).
     representation_width : int, optional
-        Width D of the fixed random layer when ``kernel.representation`` is set
-        (default: ``width``).
+        Width D of the fixed layer when ``kernel`` has a representation (default ``width``).
+    random_state : None, int, SeedSequence, Generator or RandomState
+        Draws the features (once per object and input dimension).
 
-    Returns
-    -------
-    K : ndarray of shape (n_X, n_Y)
+    Attributes
+    ----------
+    features_ : dict
+        Drawn features per input dimension: ``{d: (V, b, W)}`` (V, b None without a layer).
     """
-    spec = kernel if kernel is not None else KernelSpec()
-    m = check_width(width)
-    X, Y = check_pair(X, Y)
-    rng = np.random.default_rng(seed)
-    rep_rng, rng = rng.spawn(2) if spec.representation is not None else (None, rng)
 
-    Z, Zy = X, Y
-    if spec.representation is not None:
-        D = m if representation_width is None else check_width(representation_width,
-                                                                "representation_width")
-        if spec.kind == "representation":
-            D = m
-        d = X.shape[1]
-        V = rep_rng.standard_normal((D, d))
-        b = spec.representation_bias * rep_rng.standard_normal(D)
-        Z = representation_features(X, V, b, spec.representation)
-        Zy = None if Y is None else representation_features(Y, V, b, spec.representation)
-        if spec.kind == "representation":
-            return Z @ (Z if Zy is None else Zy).T
+    workspace_factor = 6.0
 
-    def aug(A):
-        if A is None or spec.bias == 0.0:
-            return A
-        return np.hstack([A, np.full((A.shape[0], 1), spec.bias)])
+    def __init__(self, kernel, width=1000, *, representation_width=None, random_state=None):
+        self.kernel = kernel
+        self.width = width
+        self.representation_width = representation_width
+        self.random_state = random_state
+        self._validate()
 
-    Za, Zb = aug(Z), aug(Zy)
-    W = rng.standard_normal((m, Za.shape[1]))
-    act = get_activation(spec.activation)
-    preA = Za @ W.T
-    preB = preA if Zb is None else Zb @ W.T
-    ZZ = Za @ (Za if Zb is None else Zb).T
+    def _validate(self):
+        if not isinstance(self.kernel, (NTK, QuadKernel, RepresentationKernel)):
+            raise TypeError("RandomFeatures samples the network of an NTK, QuadKernel or "
+                            f"RepresentationKernel, got {type(self.kernel).__name__}")
+        V.check_int(self.width, "width", minimum=1)
+        if self.representation_width is not None:
+            V.check_int(self.representation_width, "representation_width", minimum=1)
+        check_seed(self.random_state, "random_state")
+        self.features_ = {}
 
-    def prod(p):
-        f = act.derivative(p)
-        FA = f(preA)
-        FB = FA if Zb is None else f(preB)
-        return FA @ FB.T / m
+    def _layer(self):
+        if isinstance(self.kernel, RepresentationKernel):
+            return self.kernel._layer()
+        return self.kernel.representation
 
-    if spec.kind == "quad":
-        return 0.25 * prod(2) * ZZ * ZZ
-    K = ZZ * prod(1)
-    if spec.trained == "both":
-        K += prod(0)
-    return K
+    def _draw(self, d_in):
+        """(V, b, W) for inputs of dimension d_in, drawn at the first call and kept."""
+        if d_in not in self.features_:
+            rng = as_generator(self.random_state, "random_state")
+            layer = self._layer()
+            V_ = b = None
+            d = d_in
+            if layer is not None:
+                rep_rng, rng = rng.spawn(2)
+                d = self.width if isinstance(self.kernel, RepresentationKernel) else (
+                    self.representation_width or self.width)
+                V_ = rep_rng.standard_normal((d, d_in))
+                b = layer.bias * rep_rng.standard_normal(d)
+            s_b = 0.0 if isinstance(self.kernel, RepresentationKernel) else self.kernel.bias
+            W = rng.standard_normal((self.width, d + (1 if s_b else 0)))
+            self.features_[d_in] = (V_, b, W)
+        return self.features_[d_in]
+
+    def _gram(self, X, Y):
+        V_, b, W = self._draw(X.shape[1])
+        Z, Zy = X, Y
+        layer = self._layer()
+        if layer is not None:
+            Z = representation_features(X, V_, b, layer.activation)
+            Zy = None if Y is None else representation_features(Y, V_, b, layer.activation)
+            if isinstance(self.kernel, RepresentationKernel):
+                return Z @ (Z if Zy is None else Zy).T
+        s_b = self.kernel.bias
+        if s_b:
+            Z = np.hstack([Z, np.full((Z.shape[0], 1), s_b)])
+            Zy = None if Zy is None else np.hstack([Zy, np.full((Zy.shape[0], 1), s_b)])
+        return self._readout(Z, Zy, W)
+
+    def _readout(self, Za, Zb, W):
+        m = W.shape[0]
+        act = get_activation(self.kernel.activation)
+        preA = Za @ W.T
+        preB = preA if Zb is None else Zb @ W.T
+        ZZ = Za @ (Za if Zb is None else Zb).T
+
+        def prod(p):
+            f = act.derivative(p)
+            FA = f(preA)
+            FB = FA if Zb is None else f(preB)
+            return FA @ FB.T / m
+
+        if isinstance(self.kernel, QuadKernel):
+            return 0.25 * prod(2) * ZZ * ZZ
+        K = ZZ * prod(1)
+        if self.kernel.trained == "both":
+            K += prod(0)
+        return K

@@ -2,45 +2,65 @@
 
 from __future__ import annotations
 
-from numbers import Integral, Real
+import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .activations import get_activation
-from .random_features import check_width
+from .. import _validation as V
+from .._random import DEPRECATED, as_seed_sequence, resolve_random_state
+from ..targets import sample_inputs
+from .activations import activation_names, get_activation
 
 __all__ = ["NeuralRepresentation"]
 
 _DISTRIBUTIONS = ("sphere", "gaussian", "data")
+#: Default relative eigenvalue floor: numerical rank only (see the class docstring).
+DEFAULT_FLOOR = 1e-10
+
+
+def _check_bias(bias):
+    if isinstance(bias, (bool, np.bool_)):
+        warnings.warn("NeuralRepresentation(bias=True/False) is deprecated: bias is the "
+                      "standard deviation of the units' Gaussian bias (True means 1.0, False "
+                      "0.0)", FutureWarning, stacklevel=4)
+        return 1.0 if bias else 0.0
+    return V.check_float(bias, "bias", minimum=0.0)
 
 
 class NeuralRepresentation(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
-    """Fixed random layer phi(x) = sigma_0(V x + b), centred and whitened: h_bar = h/sqrt(D).
+    """Fixed random layer phi(x) = s0(V x + b), centred and whitened: h_bar = h / sqrt(D).
 
     Parameters
     ----------
-    width : int
+    width : int, default=100
         Number D of random units.
-    activation : str, default "step"
-        sigma_0 (MATH.md: step; relu as option).
-    bias : bool, default True
-        Draw b_i ~ N(0, 1); False sets b = 0.
-    whiten : bool, default True
+    activation : str, default="step"
+        s0 (MATH.md: step; relu and smooth units as options; the sweeps' presets use
+        softplus, whose span contains (u.x)^2 at D = d^2, see the README).
+    bias : float, default=1.0
+        Standard deviation of the units' Gaussian bias b_i ~ N(0, bias^2) (0: no bias).
+    whiten : bool, default=True
         True: h = Sigma^(-1/2) (phi - mu) with mu, Sigma estimated from unlabeled samples.
         False: h = phi (uncentred), so h_bar . h_bar -> G(x, y) as D -> infinity.
     n_unlabeled : int or None
         Unlabeled samples for mu and Sigma; default max(20 D, 10^4).
-    eigenvalue_floor : float, default 1e-4
+    eigenvalue_floor : float, default=1e-10
         Eigenvalues of Sigma below ``eigenvalue_floor * lambda_max`` are raised to it before
-        the inverse square root (units with |b_i| > |v_i| are constant on the sphere: their
-        zero variance is floored, and h carries nothing along them).
-    distribution : {"sphere", "gaussian", "data"}, default "sphere"
-        Where the unlabeled samples come from: ``targets.sample_inputs`` of the input
-        distribution with d = X.shape[1], or the X given to ``fit`` ("data").
-    seed : None, int, SeedSequence or Generator
+        the inverse square root. Whitening is scale free -- in whitened coordinates the
+        estimate's relative accuracy is about sqrt(D / n_unlabeled) in every direction,
+        whatever its eigenvalue -- so the default floor only guards the numerical rank
+        (directions with no measurable variance, e.g. step units with |b_i| > |v_i|, constant
+        on the sphere). A larger floor shrinks the low-variance directions instead of
+        whitening them; ``n_components_`` reports how many directions are whitened.
+    distribution : {"sphere", "gaussian", "data"}, default="sphere"
+        Where the unlabeled samples come from: ``hierlearn.targets.sample_inputs`` with
+        d = X.shape[1], or the X given to ``fit`` ("data").
+    random_state : None, int, SeedSequence, Generator or RandomState
         Draws V, b and the unlabeled samples.
+    seed : deprecated
+        Old name of ``random_state`` (FutureWarning; removed in the next release).
 
     Attributes
     ----------
@@ -50,11 +70,17 @@ class NeuralRepresentation(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Ba
         Extreme eigenvalues of the estimated covariance (NaN if ``whiten=False``).
     n_floored_ : int
         Eigenvalues raised to the floor.
+    n_components_ : int
+        Directions whitened (D - n_floored_): the D the representation really uses.
+    effective_rank_ : float
+        exp(entropy) of the covariance's normalised eigenvalues (Roy & Vetterli 2007): how
+        many directions carry the variance before whitening (NaN if ``whiten=False``).
     n_features_in_ : int
     """
 
-    def __init__(self, width=100, *, activation="step", bias=True, whiten=True,
-                 n_unlabeled=None, eigenvalue_floor=1e-4, distribution="sphere", seed=None):
+    def __init__(self, width=100, *, activation="step", bias=1.0, whiten=True,
+                 n_unlabeled=None, eigenvalue_floor=DEFAULT_FLOOR, distribution="sphere",
+                 random_state=None, seed=DEPRECATED):
         self.width = width
         self.activation = activation
         self.bias = bias
@@ -62,6 +88,7 @@ class NeuralRepresentation(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Ba
         self.n_unlabeled = n_unlabeled
         self.eigenvalue_floor = eigenvalue_floor
         self.distribution = distribution
+        self.random_state = random_state
         self.seed = seed
 
     def _phi(self, X):
@@ -70,44 +97,45 @@ class NeuralRepresentation(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Ba
     def fit(self, X, y=None):
         """Draw V, b and estimate the mean and whitening map. Returns self."""
         X = validate_data(self, X, dtype=np.float64, ensure_min_samples=1)
-        D = check_width(self.width)
-        get_activation(self.activation)  # validates the name
-        if self.distribution not in _DISTRIBUTIONS:
-            raise ValueError(f"distribution must be one of {_DISTRIBUTIONS}, got {self.distribution!r}")
-        if not isinstance(self.eigenvalue_floor, Real) or not (0 <= self.eigenvalue_floor < 1):
-            raise ValueError(f"eigenvalue_floor must be in [0, 1), got {self.eigenvalue_floor!r}")
-        rng = np.random.default_rng(self.seed)
-        layer_rng, data_rng = rng.spawn(2)
-        d = X.shape[1]
-        self.V_ = layer_rng.standard_normal((D, d))
-        self.b_ = layer_rng.standard_normal(D) if self.bias else np.zeros(D)
+        D = V.check_int(self.width, "width", minimum=1)
+        V.check_choice(self.activation, "activation", activation_names())
+        V.check_choice(self.distribution, "distribution", _DISTRIBUTIONS)
+        V.check_bool(self.whiten, "whiten")
+        V.check_float(self.eigenvalue_floor, "eigenvalue_floor", minimum=0.0, maximum=1.0)
+        bias = _check_bias(self.bias)
+        ss = as_seed_sequence(resolve_random_state(self, self.random_state, self.seed))
+        layer_ss, data_ss = ss.spawn(2)
+        layer_rng = np.random.default_rng(layer_ss)
+        self.V_ = layer_rng.standard_normal((D, X.shape[1]))
+        self.b_ = bias * layer_rng.standard_normal(D)
         self.mean_ = np.zeros(D)
         self.whitening_ = None
-        self.lambda_min_ = self.lambda_max_ = float("nan")
+        self.lambda_min_ = self.lambda_max_ = self.effective_rank_ = float("nan")
         self.n_floored_ = 0
+        self.n_components_ = D
         if self.whiten:
-            if self.distribution == "data":
-                U = X
-            else:
-                from hierlearn.targets import sample_inputs
-
-                n_u = max(20 * D, 10_000) if self.n_unlabeled is None else self.n_unlabeled
-                if isinstance(n_u, bool) or not isinstance(n_u, Integral) or n_u < 2:
-                    raise ValueError(f"n_unlabeled must be an int >= 2, got {n_u!r}")
-                U = sample_inputs(int(n_u), d, distribution=self.distribution, seed=data_rng)
-            F = self._phi(U)
-            self.mean_ = F.mean(axis=0)
-            F -= self.mean_
-            cov = F.T @ F / max(F.shape[0] - 1, 1)
-            lam, Q = np.linalg.eigh(cov)
-            self.lambda_min_, self.lambda_max_ = float(lam[0]), float(lam[-1])
-            floor = self.eigenvalue_floor * max(self.lambda_max_, np.finfo(float).tiny)
-            floor = max(floor, np.finfo(float).tiny)
-            self.n_floored_ = int(np.sum(lam < floor))
-            lam = np.maximum(lam, floor)
-            self.whitening_ = (Q / np.sqrt(lam)) @ Q.T
+            self._fit_whitening(X, D, data_ss)
         self._n_features_out = D
         return self
+
+    def _fit_whitening(self, X, D, data_ss):
+        if self.distribution == "data":
+            U = X
+        else:
+            n_u = max(20 * D, 10_000) if self.n_unlabeled is None else V.check_int(
+                self.n_unlabeled, "n_unlabeled", minimum=2)
+            U = sample_inputs(n_u, X.shape[1], distribution=self.distribution, seed=data_ss)
+        F = self._phi(U)
+        self.mean_ = F.mean(axis=0)
+        F -= self.mean_
+        lam, Q = np.linalg.eigh(F.T @ F / max(F.shape[0] - 1, 1))
+        self.lambda_min_, self.lambda_max_ = float(lam[0]), float(lam[-1])
+        p = np.maximum(lam, 0.0) / max(float(np.sum(np.maximum(lam, 0.0))), np.finfo(float).tiny)
+        self.effective_rank_ = float(np.exp(-np.sum(p[p > 0] * np.log(p[p > 0]))))
+        floor = max(self.eigenvalue_floor * max(self.lambda_max_, 0.0), np.finfo(float).tiny)
+        self.n_floored_ = int(np.sum(lam < floor))
+        self.n_components_ = D - self.n_floored_
+        self.whitening_ = (Q / np.sqrt(np.maximum(lam, floor))) @ Q.T
 
     def transform(self, X):
         """h_bar(x) = h(x) / sqrt(D), shape (n, D)."""
@@ -117,3 +145,10 @@ class NeuralRepresentation(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Ba
         if self.whitening_ is not None:
             H = (H - self.mean_) @ self.whitening_
         return H / np.sqrt(self.V_.shape[0])
+
+    def diagnostics(self):
+        """The fitted representation's diagnostics as a flat dict (for sweep rows)."""
+        check_is_fitted(self, "V_")
+        return {"repr_lambda_min": self.lambda_min_, "repr_lambda_max": self.lambda_max_,
+                "repr_n_floored": self.n_floored_, "repr_n_components": self.n_components_,
+                "repr_effective_rank": self.effective_rank_}

@@ -1,23 +1,45 @@
-"""Solvers: kernel ridge regression on Gram matrices, learning curves, the trained
-Quad-Net and linearised networks, and scikit-learn estimators."""
+"""Solvers: kernel ridge regression on Gram matrices (dense and matrix-free), learning curves,
+the trained Quad-Net and linearised networks, and scikit-learn estimators.
 
-__all__: list[str] = []
+Vocabulary: ``ridge`` for kernel ridge (``(K + ridge I) alpha = y``, no factor n), ``reg`` for
+network penalties, ``validation_fraction`` for held-out shares, ``random_state`` for
+estimators and ``seed`` for flat functions; scipy's keywords (``lower``, ``overwrite_a``,
+``check_finite``, ``assume_a``) for dense linear algebra.
+"""
 
-from .linalg import (GramTooLargeError, available_memory, check_memory,  # noqa: E402
-                     cho_factor, cho_solve, dense_or_pcg, pinv_eigh_solve)
-from .ridge import RidgePath, kernel_ridge, ridge_path  # noqa: E402
-from .curves import learning_curve, learning_curve_pcg  # noqa: E402
-from .estimators import KernelRegressor  # noqa: E402
+from .._memory import GramTooLargeError, available_memory, check_memory
+from .cg import conjugate_gradient
+from .curves import learning_curve
+from .estimators import KernelRegressor
+from .linalg import cho_factor, cho_solve, dense_or_pcg, pinv_eigh_solve
+from .nystrom import select_centers
+from .operators import DaskKernelOperator, KernelOperator
+from .pcg import MatrixFreeResult, PCGResult, falkon, learning_curve_pcg, pcg_kernel_ridge
+from .quadnet import LinearizedNetRegressor, QuadNetRegressor
+from .ridge import RidgePath, kernel_ridge, ridge_path
 
-__all__ += ["GramTooLargeError", "available_memory", "check_memory", "dense_or_pcg", "cho_factor", "cho_solve",
-            "pinv_eigh_solve", "RidgePath", "kernel_ridge", "ridge_path", "learning_curve", "learning_curve_pcg",
-            "KernelRegressor"]
-
-from .quadnet import LinearizedNetRegressor, QuadNetRegressor  # noqa: E402
-
-__all__ += ["QuadNetRegressor", "LinearizedNetRegressor"]
-
-from .pcg import PCGResult, kernel_predict, pcg_kernel_ridge  # noqa: E402
-from .nystrom import select_centers  # noqa: E402
-
-__all__ += ["pcg_kernel_ridge", "PCGResult", "kernel_predict", "select_centers"]
+__all__ = [
+    "DaskKernelOperator",
+    "GramTooLargeError",
+    "KernelOperator",
+    "KernelRegressor",
+    "LinearizedNetRegressor",
+    "MatrixFreeResult",
+    "PCGResult",
+    "QuadNetRegressor",
+    "RidgePath",
+    "available_memory",
+    "check_memory",
+    "cho_factor",
+    "cho_solve",
+    "conjugate_gradient",
+    "dense_or_pcg",
+    "falkon",
+    "kernel_ridge",
+    "learning_curve",
+    "learning_curve_pcg",
+    "pcg_kernel_ridge",
+    "pinv_eigh_solve",
+    "ridge_path",
+    "select_centers",
+]

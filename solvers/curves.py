@@ -35,7 +35,7 @@ from scipy.linalg import LinAlgWarning, lapack as _lapack
 from .linalg import check_memory, cho_factor
 from .ridge import check_gram, check_ridges, ridge_path
 
-__all__ = ["learning_curve", "learning_curve_pcg", "SELECTIONS"]
+__all__ = ["SELECTIONS", "learning_curve"]
 
 SELECTIONS = ("loo", "gcv", "validation", "none")
 #: Cost of a symmetric eigendecomposition (``driver="evd"``) in units of one Cholesky
@@ -278,85 +278,3 @@ def _frame(sizes, ridges, selection, normalizer, seed, method, **errors):
         table[name] = (errors[name] / normalizer).ravel()
     table.update(selected=selected.ravel(), seed=seed_col, method=method)
     return pd.DataFrame(table)
-
-
-def learning_curve_pcg(X, y, X_test, f_test, *, kernel="ntk", kernel_params=None, sizes,
-                       ridges, selection="validation", normalizer=None, seed=None,
-                       validation_size=0.2, n_centers=None, tol=1e-6, max_iter=200,
-                       memory_budget=None):
-    """:func:`learning_curve` without any n x n matrix: one matrix-free solve per (n, ridge).
-
-    Each prefix is solved by :func:`solvers.pcg_kernel_ridge` (``method="exact"``: the same
-    estimator as the dense solve, to the residual tolerance ``tol``), so memory stays within
-    ``memory_budget`` at any n. There is no factorisation to share between sizes, so the cost
-    is one solve per (n, ridge); LOO and GCV (which need the dense eigendecomposition) are
-    not available: the ridge is chosen on held-out points (``selection="validation"``) or
-    given alone (``selection="none"`` with one ridge).
-
-    Parameters
-    ----------
-    X : (n_max, d) array_like
-        Training inputs in sample order (raw or a representation).
-    y : (n_max,) array_like
-    X_test : (n_test, d) array_like
-    f_test : (n_test,) array_like
-        Noise-free target values at ``X_test``.
-    kernel, kernel_params
-        As in :func:`solvers.pcg_kernel_ridge` (``"ntk"``, ``"quad"`` or a Gram callable).
-    sizes, ridges, normalizer, seed, validation_size
-        As in :func:`learning_curve`; every ridge must be > 0.
-    selection : {"validation", "none"}, default="validation"
-    n_centers, tol, max_iter, memory_budget
-        Passed to :func:`solvers.pcg_kernel_ridge` (``seed`` also draws its centres).
-
-    Returns
-    -------
-    pandas.DataFrame
-        The columns of :func:`learning_curve` (``loo`` and ``gcv`` are NaN), ``method="pcg"``,
-        plus ``iterations`` (CG iterations of each solve).
-    """
-    from .pcg import _check_X, as_kernel, pcg_kernel_ridge
-
-    X = _check_X(X)
-    X_test = _check_X(X_test, "X_test")
-    if X_test.shape[1] != X.shape[1]:
-        raise ValueError(f"X_test has {X_test.shape[1]} features, X has {X.shape[1]}")
-    n_max = X.shape[0]
-    y = np.asarray(y, dtype=np.float64)
-    if y.shape != (n_max,) or not np.isfinite(y).all():
-        raise ValueError(f"y must be finite with shape ({n_max},), got {y.shape}")
-    f_test = np.asarray(f_test, dtype=np.float64)
-    if f_test.shape != (X_test.shape[0],) or not np.isfinite(f_test).all():
-        raise ValueError(f"f_test must be finite with shape ({X_test.shape[0]},), got {f_test.shape}")
-    if selection not in ("validation", "none"):
-        raise ValueError(f"selection must be 'validation' or 'none' for the matrix-free curve "
-                         f"(LOO/GCV need the dense Gram), got {selection!r}")
-    ridges = check_ridges(ridges)
-    if not (ridges > 0).all():
-        raise ValueError(f"ridges must be > 0 for the matrix-free solver, got {ridges.tolist()}")
-    n_val = _n_validation(selection, validation_size, n_max)
-    sizes = _check_sizes(sizes, n_max - n_val,
-                         "n_max minus the validation points" if n_val else "n_max")
-    normalizer = _check_normalizer(normalizer, f_test)
-    kern = as_kernel(kernel, kernel_params)
-    X_val, y_val = X[n_max - n_val:], y[n_max - n_val:]
-
-    shape = (len(sizes), len(ridges))
-    err = {name: np.full(shape, np.nan) for name in ("test_error", "train_error", "loo", "gcv",
-                                                     "validation")}
-    iterations = np.zeros(shape, dtype=np.int64)
-    for i, m in enumerate(sizes):
-        for j, lam in enumerate(ridges):
-            res = pcg_kernel_ridge(X[:m], y[:m], kernel=kern, ridge=float(lam),
-                                   n_centers=None if n_centers is None else min(n_centers, m),
-                                   tol=tol, max_iter=max_iter, memory_budget=memory_budget,
-                                   seed=seed)
-            iterations[i, j] = res.iterations
-            err["test_error"][i, j] = np.mean((res.predict(X_test) - f_test) ** 2)
-            # (K + lam I) alpha = y  =>  y - K alpha = lam alpha (to the solver's tolerance)
-            err["train_error"][i, j] = np.mean((lam * res.coef) ** 2)
-            if n_val:
-                err["validation"][i, j] = np.mean((res.predict(X_val) - y_val) ** 2)
-    out = _frame(sizes, ridges, selection, normalizer, seed, "pcg", **err)
-    out["iterations"] = iterations.ravel()
-    return out

@@ -17,41 +17,42 @@ the memory guard (:func:`solvers.check_memory`) says it fits, the matrix-free on
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
-from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .linalg import DENSE_COPIES, check_memory, dense_or_pcg
-from .pcg import as_kernel, kernel_predict, pcg_kernel_ridge
+from .. import _validation as V
+from .._memory import check_memory
+from .._random import DEPRECATED, as_seed_sequence, resolve_random_state
+from ..kernels import Kernel, RandomFeatures, as_kernel
+from .linalg import DENSE_COPIES, dense_or_pcg
+from .pcg import pcg_kernel_ridge
 from .ridge import check_ridges, kernel_ridge, ridge_path
 
 __all__ = ["KernelRegressor"]
 
-_KERNELS = {"ntk": "ntk_gram", "quad": "quad_gram"}
+_NAMES = ("ntk", "quad")
 _SELECT = ("loo", "gcv")
 _SOLVERS = ("auto", "dense", "pcg")
+# keyword parameters of the estimator that build a named kernel (None: the kernel's default)
+_KERNEL_PARAMS = ("activation", "trained", "bias", "representation")
 
 
 class KernelRegressor(RegressorMixin, BaseEstimator):
-    """Kernel ridge regression with the NTK or the quadratic-model kernel.
+    """Kernel ridge regression with the NTK, the quadratic-model kernel or any kernel object.
 
     Parameters
     ----------
-    kernel : {"ntk", "quad"}, default="ntk"
-        ``"ntk"``: :func:`kernels.ntk_gram`; ``"quad"``: :func:`kernels.quad_gram` (K_Q).
-    activation : str, optional
-        Activation name (:func:`kernels.get_activation`); ``None`` uses the kernel's default.
-    trained : str, default="first"
-        Which layers the NTK trains (``"first"`` or ``"both"``); ignored for ``"quad"``.
-    bias : float, default=0
-        Standard deviation of the Gaussian first-layer bias of the kernel.
-    representation : optional
-        Passed to the kernel (NTK on a fixed random representation, see MATH.md section 3).
+    kernel : {"ntk", "quad"} or Kernel, default="ntk"
+        ``"ntk"``: :class:`hierlearn.kernels.NTK`; ``"quad"``: :class:`hierlearn.kernels.QuadKernel`
+        (K_Q, whose default smooth activation can learn every target the engine ships); or a
+        kernel object (then leave ``activation``, ``trained``, ``bias`` and
+        ``representation`` at None).
+    activation, trained, bias, representation : optional
+        Parameters of the named kernel; None uses the kernel's own default.
     width : int, optional
-        Random-feature width; ``None`` for the infinite-width closed form.
+        Random-feature width (:class:`hierlearn.kernels.RandomFeatures` of the kernel);
+        ``None`` for the infinite-width closed form.
     ridge : {"loo", "gcv"} or float, default="loo"
         A ridge ``>= 0`` (``(K + ridge I) alpha = y``), or the criterion that chooses it from
         ``ridges`` by closed-form leave-one-out or GCV (one eigendecomposition).
@@ -60,7 +61,7 @@ class KernelRegressor(RegressorMixin, BaseEstimator):
         ``mean(diag K) * logspace(-7, 1, 17)``.
     solver : {"auto", "dense", "pcg"}, default="auto"
         ``"dense"``: factorise the n x n Gram. ``"pcg"``: matrix-free
-        :func:`solvers.pcg_kernel_ridge` (same estimator, iterative; needs a float
+        :func:`hierlearn.solvers.pcg_kernel_ridge` (same estimator, iterative; needs a float
         ``ridge > 0``, since LOO/GCV selection needs the dense eigendecomposition).
         ``"auto"``: dense when three n x n float64 matrices fit the memory guard's budget,
         ``"pcg"`` otherwise.
@@ -73,12 +74,16 @@ class KernelRegressor(RegressorMixin, BaseEstimator):
         Conjugate-gradient iterations allowed to ``"pcg"``.
     memory_budget : int, optional
         Bytes ``"pcg"`` and the blocked predictions may allocate (default 1 GiB).
-    seed : int, RandomState or None, default=None
-        Seeds the random features (``width`` given) and the Nystrom centres of ``"pcg"``.
-        The features drawn at ``fit`` are reused at ``predict``.
+    random_state : None, int, RandomState, Generator or SeedSequence
+        Draws the random features (``width`` given) and the Nystrom centres of ``"pcg"``.
+        The kernel drawn at ``fit`` (``kernel_``) is reused at ``predict``.
+    seed : deprecated
+        Old name of ``random_state`` (FutureWarning; removed in the next release).
 
     Attributes
     ----------
+    kernel_ : Kernel
+        The kernel object fitted (with its random features, if any).
     X_fit_ : ndarray of shape (n_samples, n_features)
         Training inputs (predictions need the cross Gram).
     dual_coef_ : ndarray of shape (n_samples,) or (n_samples, n_targets)
@@ -89,8 +94,6 @@ class KernelRegressor(RegressorMixin, BaseEstimator):
         The grid searched (None for a fixed ridge).
     cv_scores_ : ndarray or None
         LOO or GCV mean squared error per entry of ``ridges_``.
-    kernel_seed_ : int or None
-        Seed of the random features used for fit and predict.
     solver_ : {"dense", "pcg"}
         The solver that ran (``"auto"`` resolved).
     n_iter_ : int
@@ -102,13 +105,16 @@ class KernelRegressor(RegressorMixin, BaseEstimator):
 
     Notes
     -----
-    Predictions are computed in row blocks (:func:`solvers.kernel_predict`), so the
-    ``(n_test, n)`` cross Gram is never held whole.
+    Kernel regression with K_Q is *not* the trained Quad-Net (that is
+    :class:`hierlearn.solvers.QuadNetRegressor`): it is rotation invariant on raw inputs and
+    obeys the kernel lower bound. Predictions use the kernel's matvec (``K(X, X_fit_) @ coef``
+    without holding the cross Gram).
     """
 
-    def __init__(self, kernel="ntk", *, activation=None, trained="first", bias=0.0,
+    def __init__(self, kernel="ntk", *, activation=None, trained=None, bias=None,
                  representation=None, width=None, ridge="loo", ridges=None, solver="auto",
-                 n_centers=None, tol=1e-6, max_iter=200, memory_budget=None, seed=None):
+                 n_centers=None, tol=1e-6, max_iter=200, memory_budget=None, random_state=None,
+                 seed=DEPRECATED):
         self.kernel = kernel
         self.activation = activation
         self.trained = trained
@@ -122,6 +128,7 @@ class KernelRegressor(RegressorMixin, BaseEstimator):
         self.tol = tol
         self.max_iter = max_iter
         self.memory_budget = memory_budget
+        self.random_state = random_state
         self.seed = seed
 
     def __sklearn_tags__(self):
@@ -132,24 +139,13 @@ class KernelRegressor(RegressorMixin, BaseEstimator):
 
     # -- helpers -------------------------------------------------------------------------
     def _check_params(self):
-        if self.kernel not in _KERNELS:
-            raise ValueError(f"unknown kernel {self.kernel!r}; expected one of {list(_KERNELS)}")
         if isinstance(self.ridge, str):
-            if self.ridge not in _SELECT:
-                raise ValueError(
-                    f"ridge must be a float >= 0 or one of {list(_SELECT)}, got {self.ridge!r}")
-        elif isinstance(self.ridge, (bool, np.bool_)) or not isinstance(self.ridge, numbers.Real):
-            raise TypeError(f"ridge must be a float or a str, got {type(self.ridge).__name__}")
-        elif not (np.isfinite(self.ridge) and self.ridge >= 0):
-            raise ValueError(f"ridge must be finite and >= 0, got {self.ridge}")
+            V.check_choice(self.ridge, "ridge criterion", _SELECT)
+        else:
+            V.check_float(self.ridge, "ridge", minimum=0.0)
         if self.width is not None:
-            if isinstance(self.width, (bool, np.bool_)) or not isinstance(self.width,
-                                                                          numbers.Integral):
-                raise TypeError(f"width must be None or an int, got {type(self.width).__name__}")
-            if self.width < 1:
-                raise ValueError(f"width must be >= 1, got {self.width}")
-        if self.solver not in _SOLVERS:
-            raise ValueError(f"solver must be one of {list(_SOLVERS)}, got {self.solver!r}")
+            V.check_int(self.width, "width", minimum=1)
+        V.check_choice(self.solver, "solver", _SOLVERS)
         if self.solver == "pcg" and isinstance(self.ridge, str):
             raise ValueError(f"ridge={self.ridge!r} needs the dense solver (LOO/GCV come from an "
                              "eigendecomposition of the n x n Gram); with solver='pcg' pass a "
@@ -158,15 +154,23 @@ class KernelRegressor(RegressorMixin, BaseEstimator):
             raise ValueError("ridge=0 (interpolation) needs solver='dense'; conjugate gradients "
                              "need ridge > 0")
 
-    def _kernel_adapter(self):
-        """The kernel as the matrix-free solver's adapter (name + keyword arguments)."""
-        kw = {"bias": self.bias, "representation": self.representation, "width": self.width,
-              "seed": self.kernel_seed_}
-        if self.activation is not None:
-            kw["activation"] = self.activation
-        if self.kernel == "ntk":
-            kw["trained"] = self.trained
-        return as_kernel(self.kernel, kw)
+    def _make_kernel(self, seq):
+        """The kernel object of these parameters (random features drawn from ``seq``)."""
+        given = {k: getattr(self, k) for k in _KERNEL_PARAMS if getattr(self, k) is not None}
+        if isinstance(self.kernel, Kernel):
+            if given:
+                raise ValueError(f"{sorted(given)} configure a named kernel; with a kernel "
+                                 "object, set them on the object instead")
+            kern = self.kernel
+        else:
+            V.check_choice(self.kernel, "kernel", _NAMES)
+            if self.kernel == "quad" and "trained" in given:
+                raise ValueError("trained applies to kernel='ntk' only (K_Q trains the first "
+                                 "layer)")
+            kern = as_kernel(self.kernel, **given)
+        if self.width is not None:
+            kern = RandomFeatures(kern, self.width, random_state=seq)
+        return kern
 
     def _resolve_solver(self, n):
         if self.solver != "auto":
@@ -175,6 +179,27 @@ class KernelRegressor(RegressorMixin, BaseEstimator):
             n, matrix_free=not (isinstance(self.ridge, str) or self.ridge == 0),
             hint=f"The matrix-free solver needs a float ridge > 0 (ridge={self.ridge!r} needs "
                  "the dense Gram)")
+
+    def _fit_dense(self, X, y):
+        check_memory(X.shape[0], copies=DENSE_COPIES, name="training Gram matrix")
+        K = self.kernel_(X)
+        self.ridges_ = self.cv_scores_ = None
+        if not isinstance(self.ridge, str):
+            self.ridge_ = float(self.ridge)
+            self.dual_coef_ = kernel_ridge(K, y, self.ridge_, overwrite_a=True,
+                                           check_finite=False)
+            return
+        if self.ridges is None:
+            scale = float(np.mean(np.diag(K)))
+            grid = (scale if scale > 0 else 1.0) * np.logspace(-7, 1, 17)
+        else:
+            grid = check_ridges(self.ridges, "ridges")
+        path = ridge_path(K, y, grid, overwrite_a=True, check_finite=False)
+        scores = path.loo if self.ridge == "loo" else path.gcv
+        best = int(np.nanargmin(scores)) if np.isfinite(scores).any() else len(grid) - 1
+        self.ridges_, self.cv_scores_ = grid, scores
+        self.ridge_ = float(grid[best])
+        self.dual_coef_ = path.dual_coef[best]
 
     # -- API -----------------------------------------------------------------------------
     def fit(self, X, y):
@@ -185,49 +210,23 @@ class KernelRegressor(RegressorMixin, BaseEstimator):
         self : KernelRegressor
         """
         self._check_params()
+        seq = as_seed_sequence(resolve_random_state(self, self.random_state, self.seed))
+        kernel_seq, centers_seq = seq.spawn(2)
         X, y = validate_data(self, X, y, y_numeric=True, multi_output=True, dtype=np.float64)
-        if self.width is not None:
-            rng = check_random_state(self.seed)
-            self.kernel_seed_ = (int(self.seed) if isinstance(self.seed, numbers.Integral)
-                                 else int(rng.randint(np.iinfo(np.int32).max)))
-        else:
-            self.kernel_seed_ = None
+        self.kernel_ = self._make_kernel(kernel_seq)
         self.solver_ = self._resolve_solver(X.shape[0])
         self.n_iter_, self.residuals_ = 1, None  # the dense path: one direct factorisation
-        if self.solver_ == "pcg":
-            res = pcg_kernel_ridge(X, y, kernel=self._kernel_adapter(), ridge=float(self.ridge),
-                                   n_centers=self.n_centers, tol=self.tol, max_iter=self.max_iter,
-                                   memory_budget=self.memory_budget, seed=self.seed)
-            self.ridges_ = self.cv_scores_ = None
-            self.ridge_ = float(self.ridge)
-            self.dual_coef_ = res.coef
-            self.n_iter_ = res.iterations
-            self.residuals_ = res.residuals
-            self.X_fit_ = X
-            return self
-        check_memory(X.shape[0], copies=DENSE_COPIES, name="training Gram matrix")
-        K = self._kernel_adapter().symmetric(X)
-        if isinstance(self.ridge, str):
-            if self.ridges is None:
-                scale = float(np.mean(np.diag(K)))
-                scale = scale if scale > 0 else 1.0
-                grid = scale * np.logspace(-7, 1, 17)
-            else:
-                grid = check_ridges(self.ridges, "ridges")
-            path = ridge_path(K, y, grid, overwrite_a=True, check_finite=False)
-            scores = path.loo if self.ridge == "loo" else path.gcv
-            best = int(np.nanargmin(scores)) if np.isfinite(scores).any() else len(grid) - 1
-            self.ridges_ = grid
-            self.cv_scores_ = scores
-            self.ridge_ = float(grid[best])
-            self.dual_coef_ = path.dual_coef[best]
-        else:
-            self.ridges_ = None
-            self.cv_scores_ = None
-            self.ridge_ = float(self.ridge)
-            self.dual_coef_ = kernel_ridge(K, y, self.ridge_, overwrite_a=True,
-                                           check_finite=False)
         self.X_fit_ = X
+        if self.solver_ == "dense":
+            self._fit_dense(X, y)
+            return self
+        res = pcg_kernel_ridge(X, y, self.kernel_, ridge=float(self.ridge),
+                               n_centers=self.n_centers, tol=self.tol, max_iter=self.max_iter,
+                               memory_budget=self.memory_budget, seed=centers_seq)
+        self.ridges_ = self.cv_scores_ = None
+        self.ridge_ = float(self.ridge)
+        self.dual_coef_ = res.coef
+        self.n_iter_, self.residuals_ = res.iterations, res.residuals
         return self
 
     def predict(self, X):
@@ -239,5 +238,5 @@ class KernelRegressor(RegressorMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=np.float64)
-        return kernel_predict(self._kernel_adapter(), self.X_fit_, self.dual_coef_, X,
-                              memory_budget=self.memory_budget)
+        return self.kernel_.matvec(X, self.dual_coef_, Y=self.X_fit_,
+                                   memory_budget=self.memory_budget)

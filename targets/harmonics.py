@@ -14,20 +14,23 @@ so variances and degree profiles carry no quadrature error.
 from __future__ import annotations
 
 from fractions import Fraction
+import math
 from functools import lru_cache
 from math import comb, factorial
 
 import numpy as np
+from scipy import special
 
 from .._validation import check_int
 
 __all__ = [
-    "harmonic_dimension",
-    "gegenbauer",
-    "gegenbauer_coefficients",
-    "ridge_moment",
-    "monomial_expansion",
     "basis_kernel",
+    "gegenbauer",
+    "gegenbauer_table",
+    "harmonic_dimension",
+    "monomial_expansion",
+    "ridge_moment",
+    "sphere_quadrature",
 ]
 
 
@@ -59,11 +62,6 @@ def _gegenbauer_coefficients(l: int, d: int) -> tuple[Fraction, ...]:
             nxt[j] -= k * c
         prev, cur = cur, [c / (k + d - 2) for c in nxt]
     return tuple(cur)
-
-
-def gegenbauer_coefficients(l, d) -> tuple[Fraction, ...]:
-    """Monomial coefficients c_j of P_l(t) = sum_j c_j t^j (exact), P_l(1) = 1, on S^(d-1)."""
-    return _gegenbauer_coefficients(check_int(l, "l", minimum=0), check_int(d, "d", minimum=2))
 
 
 def gegenbauer(l, d, t) -> np.ndarray:
@@ -143,3 +141,68 @@ def basis_kernel(l: int, d: int, distribution: str, rho) -> np.ndarray:
     if distribution == "sphere":
         return gegenbauer(l, d, rho) / harmonic_dimension(d, l)
     return factorial(l) * rho**l
+
+
+def gegenbauer_table(l_max, d, t) -> np.ndarray:
+    """P_0 .. P_{l_max} of S^(d-1) at ``t``: shape (l_max + 1,) + t.shape (stable recurrence)."""
+    l_max = check_int(l_max, "l_max", minimum=0)
+    d = check_int(d, "d", minimum=2)
+    t = np.asarray(t, dtype=float)
+    out = np.empty((l_max + 1,) + t.shape)
+    out[0] = 1.0
+    if l_max >= 1:
+        out[1] = t
+    for k in range(1, l_max):
+        out[k + 1] = ((2 * k + d - 2) * t * out[k] - k * out[k - 1]) / (k + d - 2)
+    return out
+
+
+def _log_normaliser(d: int) -> float:
+    # int_{-1}^{1} (1 - t^2)^a dt = B(1/2, a + 1), a = (d - 3) / 2
+    return float(special.betaln(0.5, (d - 3) / 2 + 1.0))
+
+
+def _quadrature_ok(t, w, d) -> bool:
+    if not (np.all(np.isfinite(t)) and np.all(np.isfinite(w)) and np.all(w >= 0)):
+        return False
+    s = w.sum()
+    return s > 0 and abs(math.log(s) - _log_normaliser(d)) < 1e-7
+
+
+@lru_cache(maxsize=64)
+def _sphere_quadrature(d: int, n_nodes: int):
+    a = (d - 3) / 2
+    with np.errstate(all="ignore"):
+        try:
+            t, w = special.roots_jacobi(n_nodes, a, a)
+        except (ValueError, ArithmeticError):
+            t = w = np.array([np.nan])
+    if _quadrature_ok(t, w, d):
+        return t, w / w.sum(), "gauss-jacobi"
+    # scipy's Gauss-Jacobi nodes come back NaN for large d times node counts (d = 1000 with
+    # 1000 nodes): Legendre nodes carrying the weight (1 - t^2)^a in log space instead; the
+    # mass sits within ~1/sqrt(d) of 0, so use enough nodes to resolve it.
+    m = max(n_nodes, int(8 * math.sqrt(d)) + 200, 2000)
+    t, wl = special.roots_legendre(m)
+    w = np.exp(np.log(wl) + a * np.log1p(-t * t) - _log_normaliser(d))
+    if not (np.all(np.isfinite(w)) and abs(w.sum() - 1) < 1e-8):
+        raise FloatingPointError(f"sphere quadrature failed validation for d={d} (sum {w.sum()})")
+    return t, w / w.sum(), "gauss-legendre"
+
+
+def sphere_quadrature(d, n_nodes=400):
+    """Nodes and probability weights for t = u.x with x uniform on S^(d-1), u fixed.
+
+    Gauss-Jacobi (alpha = beta = (d-3)/2), validated: finite, positive weights whose sum
+    matches the exact normaliser B(1/2, (d-1)/2); where scipy's nodes fail that check, a
+    Gauss-Legendre rule with the weight evaluated in log space.
+
+    Returns
+    -------
+    t, w : ndarray
+        Nodes in (-1, 1) and weights summing to 1 (read-only, cached).
+    method : {"gauss-jacobi", "gauss-legendre"}
+    """
+    d = check_int(d, "d", minimum=3)
+    n_nodes = check_int(n_nodes, "n_nodes", minimum=2)
+    return _sphere_quadrature(d, n_nodes)

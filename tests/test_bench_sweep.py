@@ -107,7 +107,7 @@ def test_longest_jobs_start_first():
 def test_net_input_bias_field():
     """input_bias reaches the estimator and names the curve; 0 leaves the key unchanged."""
     from hierlearn.bench.config import label
-    from hierlearn.bench.models import _make_net
+    from hierlearn.bench.build import net_from_config
 
     net = {"model": "quadnet", "input": "repr", "repr_activation": "softplus", "width": 20}
     (plain,) = expand(tiny_spec(seeds=1, d=(5,), models=[net]))
@@ -116,7 +116,7 @@ def test_net_input_bias_field():
     assert job_key(zero) == job_key(plain) and "input_bias" not in zero
     assert job_key(bias) != job_key(plain)
     assert label(bias) == label(plain) + " [input bias 0.3]"
-    assert _make_net(bias, 0).input_bias == 0.3 and _make_net(plain, 0).input_bias == 0.0
+    assert net_from_config(bias).input_bias == 0.3 and net_from_config(plain).input_bias == 0.0
     with pytest.raises(ConfigError, match="input_bias must be a finite number"):
         expand(tiny_spec(models=[dict(net, input_bias="big")]))
     with pytest.raises(ConfigError, match="unknown field.*input_bias"):

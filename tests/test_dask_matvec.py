@@ -1,4 +1,4 @@
-"""The Dask path of the blocked kernel matvec (solvers.dask_ops) on a real LocalCluster
+"""The Dask path of the kernel matvec (solvers.operators) on a real LocalCluster
 (2 worker processes, 1 thread each): equals the local matvec and the dense product, and a whole
 PCG solve over it equals the local solve."""
 
@@ -13,8 +13,9 @@ distributed = pytest.importorskip("distributed")
 
 from sklearn.metrics.pairwise import polynomial_kernel, rbf_kernel  # noqa: E402
 
-from hierlearn.solvers.dask_ops import DaskKernelOperator, dask_kernel_matvec  # noqa: E402
-from hierlearn.solvers.pcg import BlockedKernelOperator, as_kernel, pcg_kernel_ridge  # noqa: E402
+from hierlearn.kernels import as_kernel, ntk_gram  # noqa: E402
+from hierlearn.solvers import DaskKernelOperator, KernelOperator, pcg_kernel_ridge  # noqa: E402
+from hierlearn.solvers.operators import dask_kernel_matvec  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +33,7 @@ def _data(n, d, seed):
 
 # Kernels that pickle by reference (module-level functions of an installed package).
 KERNELS = [
-    as_kernel(rbf_kernel, {"gamma": 0.5}),
+    as_kernel(rbf_kernel, gamma=0.5),
     as_kernel(functools.partial(polynomial_kernel, degree=3, coef0=1.0)),
 ]
 
@@ -42,7 +43,7 @@ KERNELS = [
 def test_dask_matvec_equals_local(client, kern, n_blocks):
     X = _data(203, 5, 0)
     v = np.random.default_rng(1).standard_normal(203)
-    local = BlockedKernelOperator(X, kern, 20_000).matvec(v)
+    local = KernelOperator(X, kern, 20_000).matvec(v)
     with DaskKernelOperator(X, kern, client, memory_budget=30_000, n_blocks=n_blocks) as op:
         assert op.shape == (203, 203)
         remote = op.matvec(v)
@@ -85,11 +86,7 @@ def test_pcg_solve_on_dask_equals_local(client):
 
 
 def test_package_kernel_on_dask(client):
-    kern = as_kernel("ntk", {"activation": "relu", "trained": "both"})
-    try:
-        ntk_gram = kern.fn
-    except ImportError:  # pragma: no cover
-        pytest.skip("kernels' ntk_gram not available")
+    kern = as_kernel("ntk", activation="relu", trained="both")
     X = _data(120, 6, 5)
     v = np.random.default_rng(6).standard_normal(120)
     with DaskKernelOperator(X, kern, client, n_blocks=3) as op:

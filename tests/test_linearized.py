@@ -89,7 +89,7 @@ def test_gd_converges_to_the_same_ridge_solution():
 def test_against_kernels_ntk_gram_when_sampling_matches():
     """If kernels.ntk_gram(width=m, seed=s) draws the same w0 rows as this network (it need
     not: this network duplicates each of m/2 draws for the +- pair), compare to it too."""
-    kernels = pytest.importorskip("kernels")
+    from hierlearn import kernels
     fn = getattr(kernels, "ntk_gram", None)
     if fn is None or not {"width", "seed"} <= set(inspect.signature(fn).parameters):
         pytest.skip("kernels.ntk_gram with width/seed not available")

@@ -312,11 +312,11 @@ def test_works_in_a_pipeline():
 
 
 def test_works_after_neural_representation():
-    kernels = pytest.importorskip("kernels")
+    from hierlearn import kernels
     if not hasattr(kernels, "NeuralRepresentation"):
         pytest.skip("kernels.NeuralRepresentation not available yet")
     Z, y = _small_problem(n=80)
-    pipe = make_pipeline(kernels.NeuralRepresentation(30, seed=0),
+    pipe = make_pipeline(kernels.NeuralRepresentation(30, random_state=0),
                          QuadNetRegressor(10, seed=0, max_iter=20))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)

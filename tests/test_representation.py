@@ -8,15 +8,15 @@ from hierlearn.kernels import NeuralRepresentation, representation_gram
 from hierlearn.targets import sample_inputs
 
 
-@parametrize_with_checks([NeuralRepresentation(8, n_unlabeled=200, seed=0),
-                          NeuralRepresentation(6, whiten=False, activation="relu", seed=1)])
+@parametrize_with_checks([NeuralRepresentation(8, n_unlabeled=200, random_state=0),
+                          NeuralRepresentation(6, whiten=False, activation="relu", random_state=1)])
 def test_sklearn_compatible(estimator, check):
     check(estimator)
 
 
 def test_whitened_identity_covariance_on_fresh_samples():
     D, d = 30, 6
-    rep = NeuralRepresentation(D, n_unlabeled=20000, seed=3).fit(np.zeros((1, d)))
+    rep = NeuralRepresentation(D, n_unlabeled=20000, random_state=3).fit(np.zeros((1, d)))
     assert rep.lambda_min_ <= rep.lambda_max_ and rep.lambda_max_ > 0
     H = rep.transform(sample_inputs(20000, d, seed=11)) * np.sqrt(D)
     lam = np.linalg.eigvalsh(np.cov(H.T))
@@ -33,15 +33,15 @@ def test_whitened_identity_covariance_on_fresh_samples():
 
 def test_unwhitened_tends_to_G():
     X = sample_inputs(6, 5, seed=2)
-    rep = NeuralRepresentation(40000, whiten=False, seed=4).fit(X)
+    rep = NeuralRepresentation(40000, whiten=False, random_state=4).fit(X)
     H = rep.transform(X)
     assert np.abs(H @ H.T - representation_gram(X)).max() < 0.02
 
 
 def test_seed_and_bad_params():
     X = sample_inputs(5, 3, seed=0)
-    a = NeuralRepresentation(10, n_unlabeled=100, seed=1).fit_transform(X)
-    b = NeuralRepresentation(10, n_unlabeled=100, seed=1).fit_transform(X)
+    a = NeuralRepresentation(10, n_unlabeled=100, random_state=1).fit_transform(X)
+    b = NeuralRepresentation(10, n_unlabeled=100, random_state=1).fit_transform(X)
     assert np.array_equal(a, b)
     with pytest.raises(ValueError, match="width"):
         NeuralRepresentation(0).fit(X)
@@ -51,8 +51,8 @@ def test_seed_and_bad_params():
         NeuralRepresentation(5, distribution="cube").fit(X)
     with pytest.raises(ValueError):
         NeuralRepresentation(5, n_unlabeled=100).fit(np.array([[np.nan, 1, 2]]))
-    rep = NeuralRepresentation(5, n_unlabeled=100, seed=0).fit(X)
+    rep = NeuralRepresentation(5, n_unlabeled=100, random_state=0).fit(X)
     with pytest.raises(ValueError, match="features"):
         rep.transform(np.ones((2, 4)))
-    rep_data = NeuralRepresentation(3, distribution="data", seed=0).fit(sample_inputs(50, 3, seed=1))
+    rep_data = NeuralRepresentation(3, distribution="data", random_state=0).fit(sample_inputs(50, 3, seed=1))
     assert rep_data.transform(X).shape == (5, 3)
