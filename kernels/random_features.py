@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _validation as V
+from .._memory import check_memory
 from .._random import as_generator, check_seed
 from .activations import get_activation
 from .base import Kernel
@@ -90,11 +91,16 @@ class RandomFeatures(Kernel):
                 V_ = rep_rng.standard_normal((d, d_in))
                 b = layer.bias * rep_rng.standard_normal(d)
             s_b = 0.0 if isinstance(self.kernel, RepresentationKernel) else self.kernel.bias
+            check_memory(self.width, d + 1, name="random-feature weights W (width x inputs)")
             W = rng.standard_normal((self.width, d + (1 if s_b else 0)))
             self.features_[d_in] = (V_, b, W)
         return self.features_[d_in]
 
     def _gram(self, X, Y):
+        n = X.shape[0] + (0 if Y is None else Y.shape[0])
+        # features and activations of every point: a few (n, width) arrays at once
+        check_memory(n, max(self.width, self.representation_width or 0), copies=3,
+                     name="random-feature activations (points x width)")
         V_, b, W = self._draw(X.shape[1])
         Z, Zy = X, Y
         layer = self._layer()

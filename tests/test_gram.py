@@ -55,10 +55,17 @@ def naive(spec, X, Y):
         r = spec.representation_bias
         Xr = np.hstack([X, np.full((len(X), 1), r)])
         Yr = np.hstack([Y, np.full((len(Y), 1), r)])
-        m = 0 if spec.representation == "step" else 1
+        m = {"step": 0, "relu": 1}.get(spec.representation)
+
         def G(A, B):
             Mr, Pr = unit_MP(A, B)
             nA, nB = np.linalg.norm(A, axis=1), np.linalg.norm(B, axis=1)
+            if m is None:  # smooth units: Mehler's formula over the Hermite coefficients
+                fn = get_activation(spec.representation).fn
+                ca, cb = hermite_coefficients(fn, nA), hermite_coefficients(fn, nB)
+                c = (Pr - Mr) / (Pr + Mr)
+                return sum(ca[:, k][:, None] * cb[:, k][None] * c**k
+                           for k in range(min(ca.shape[1], cb.shape[1])))
             return (nA[:, None] * nB[None]) ** m * arccos_J(m, Mr, Pr) / (2 * np.pi)
         Gxy = G(Xr, Yr)
         gx = np.diag(G(Xr, Xr)).copy()
@@ -100,8 +107,9 @@ SPECS = [Case(k, a, t, b, r)
                          ("ntk", "relu4", "both"), ("quad", "relu2", "first"), ("quad", "relu4", "first"),
                          ("ntk", "shifted_sigmoid", "both"), ("quad", "softplus", "first"),
                          ("ntk", "step", "both")]
-         for b in (0.0, 0.5) for r in (None, "step", "relu")]
-SPECS += [Case("representation", "relu", "first", 0.0, r, 1.0) for r in ("step", "relu")]
+         for b in (0.0, 0.5) for r in (None, "step", "relu", "softplus")]
+SPECS += [Case("representation", "relu", "first", 0.0, r, 1.0)
+          for r in ("step", "relu", "softplus", "shifted_sigmoid")]
 
 
 def close(A, R):

@@ -56,3 +56,30 @@ def test_seed_and_bad_params():
         rep.transform(np.ones((2, 4)))
     rep_data = NeuralRepresentation(3, distribution="data", random_state=0).fit(sample_inputs(50, 3, seed=1))
     assert rep_data.transform(X).shape == (5, 3)
+
+
+def test_diagnostics_and_the_numerical_floor():
+    X = sample_inputs(5, 4, seed=0)
+    rep = NeuralRepresentation(30, activation="softplus", n_unlabeled=3000, random_state=2).fit(X)
+    diag = rep.diagnostics()
+    assert diag["repr_n_components"] == 30 - rep.n_floored_ == rep.n_components_
+    assert 1.0 <= rep.effective_rank_ <= 30 and 0 < rep.lambda_min_ <= rep.lambda_max_
+    # smooth units: no direction is without variance, so the numerical floor keeps them all
+    assert rep.n_floored_ == 0
+    # a floor above the smallest eigenvalues shrinks those directions instead of whitening
+    coarse = NeuralRepresentation(30, activation="softplus", n_unlabeled=3000,
+                                  eigenvalue_floor=1e-2, random_state=2).fit(X)
+    assert coarse.n_floored_ > 0 and coarse.n_components_ < 30
+    with pytest.raises(ValueError, match="eigenvalue_floor must be <= 1"):
+        NeuralRepresentation(5, eigenvalue_floor=2.0).fit(X)
+
+
+def test_deprecated_spellings_warn():
+    X = sample_inputs(5, 3, seed=0)
+    with pytest.warns(FutureWarning, match="random_state"):
+        old = NeuralRepresentation(6, n_unlabeled=100, seed=3).fit_transform(X)
+    new = NeuralRepresentation(6, n_unlabeled=100, random_state=3).fit_transform(X)
+    np.testing.assert_array_equal(old, new)
+    with pytest.warns(FutureWarning, match="standard deviation"):
+        on = NeuralRepresentation(6, n_unlabeled=100, bias=True, random_state=3).fit_transform(X)
+    np.testing.assert_array_equal(on, new)
