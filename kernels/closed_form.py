@@ -21,9 +21,13 @@ input coordinate s: every formula sees [x; s].
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 from .. import _validation as V
+from .._measured import BLAS_COSINE_MIN_DIM
+from .._threads import limit_threads
 from . import _numba as leaf
 from ._numba.angles import MAX_ORDER
 from .activations import SMOOTH_DEFAULT, activation_names, get_activation
@@ -85,6 +89,11 @@ class RepresentationLayer:
             return 0.5 * norms * norms, np.zeros((norms.size, 0))
         rows = hermite_coefficients(get_activation(self.activation).fn, norms)
         return np.einsum("ij,ij->i", rows, rows), rows
+
+
+def _one_blas_thread(cfg):
+    """The BLAS cosines run inside numba's threads: one BLAS thread each, no nesting."""
+    return limit_threads(1, numba=False) if cfg[0][-1] else contextlib.nullcontext()
 
 
 def as_layer(representation):
@@ -150,20 +159,22 @@ class _ClosedForm(Kernel):
         A = np.ascontiguousarray(np.hstack([R, C]))
         n = X.shape[0]
         px = (geo[0][0], N[:n], A[:n], G[:n])
-        if Y is None:
-            py = (np.ascontiguousarray(px[0].T), px[1], np.ascontiguousarray(px[2].T), px[3])
-        else:
-            py = (np.ascontiguousarray(geo[1][0].T), N[n:], np.ascontiguousarray(A[n:].T), G[n:])
+        UY = geo[-1][0]
+        py = (np.ascontiguousarray(UY.T), N[n:] if Y is not None else px[1],
+              np.ascontiguousarray(A[n:].T if Y is not None else px[2].T),
+              G[n:] if Y is not None else px[3], UY)
         family = leaf.FAM_RELU if act is None or not act.smooth else leaf.FAM_HERMITE
         order = act.relu_order if act is not None and not act.smooth else -1
         cfg = leaf.config(self._read, family, order,
                           leaf.LAYER_NONE if layer is None else layer.code, R.shape[1], ko,
-                          self._trained_bias() if layer is not None else 0.0)
+                          self._trained_bias() if layer is not None else 0.0,
+                          blas=px[0].shape[1] >= BLAS_COSINE_MIN_DIM)
         return cfg, px, py
 
     def _gram_into(self, X, Y, out):
         cfg, px, py = self._sides(X, Y)
-        return leaf.fill_gram(cfg, px, py, out, symmetric=Y is None)
+        with _one_blas_thread(cfg):
+            return leaf.fill_gram(cfg, px, py, out, symmetric=Y is None)
 
     def _gram(self, X, Y):
         return self._gram_into(X, Y, np.empty((X.shape[0], (X if Y is None else Y).shape[0])))
@@ -175,7 +186,9 @@ class _ClosedForm(Kernel):
     def _matvec(self, X, Y, V, budget):
         cfg, px, py = self._sides(X, Y)
         VT = np.ascontiguousarray(V.T)
-        out = leaf.matvec_symmetric(cfg, px, py, VT) if Y is None else leaf.matvec(cfg, px, py, VT)
+        with _one_blas_thread(cfg):
+            out = (leaf.matvec_symmetric(cfg, px, py, VT) if Y is None
+                   else leaf.matvec(cfg, px, py, VT))
         return np.ascontiguousarray(out.T)
 
     def _blocks(self, X, Y, rows):
@@ -183,8 +196,10 @@ class _ClosedForm(Kernel):
         m = (X if Y is None else Y).shape[0]
         for start in range(0, X.shape[0], rows):
             stop = min(start + rows, X.shape[0])
-            yield start, stop, leaf.fill_gram(cfg, px, py, np.empty((stop - start, m)),
-                                              symmetric=False, row0=start)
+            with _one_blas_thread(cfg):
+                block = leaf.fill_gram(cfg, px, py, np.empty((stop - start, m)),
+                                       symmetric=False, row0=start)
+            yield start, stop, block
 
     def _check_activation(self, need):
         """The trained layer's s^(need) must not vanish a.e., and closed forms must exist."""

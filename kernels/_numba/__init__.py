@@ -24,9 +24,12 @@ __all__ = [
 ]
 
 
-def config(read, family, order, layer, n_layer_coef, n_readout_coef, trained_bias):
-    """The ``cfg`` tuple the loops take: int codes, float constants, the arc-cosine series."""
-    icfg = np.array([read, family, order, layer, n_layer_coef, n_readout_coef], dtype=np.int64)
+def config(read, family, order, layer, n_layer_coef, n_readout_coef, trained_bias, blas):
+    """The ``cfg`` tuple the loops take: int codes, float constants, the arc-cosine series.
+    ``blas``: cosines by one BLAS product per tile (wide inputs; the caller limits BLAS to one
+    thread around the loops, which run their own threads)."""
+    icfg = np.array([read, family, order, layer, n_layer_coef, n_readout_coef, int(blas)],
+                    dtype=np.int64)
     fcfg = np.array([trained_bias ** 2], dtype=np.float64)
     return icfg, fcfg, SERIES
 

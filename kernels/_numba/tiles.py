@@ -15,14 +15,16 @@ rows two at a time:
    (``relu_ntk_fast``: no division) and take the stable angle only for the far pairs.
 
 Inner loops run over columns so they vectorise; each entry's sums run in a fixed order, so a
-block of K has the same bits as the same rows of the whole K. Symmetric Grams compute the
+block of K has the same bits as the same rows of the whole K (with BLAS cosines, to a few
+ulps: BLAS may round an entry differently when the tile's shape differs). Symmetric Grams compute the
 tiles on and above the diagonal and mirror them. Every loop uses ``error_model="numpy"``
 (IEEE division instead of Python's ZeroDivisionError check, whose branch keeps LLVM from
 vectorising: measured 4.4x on the relu NTK loop); inputs are validated before any loop runs.
 
 Arguments: a side of a kernel is a tuple ``(U, N, A, G)`` -- unit rows (n, d'), their norms
 (n,), per-point rows of series coefficients (n, w) and the fixed layer's self-kernel G(x, x)
-(n,) -- with ``U`` and ``A`` transposed, (d', m) and (w, m), for the column side;
+(n,) -- with ``U`` and ``A`` transposed, (d', m) and (w, m), for the column side, which also
+carries ``U`` itself (m, d') as a fifth entry for the BLAS cosines;
 ``cfg = (icfg, fcfg, series)`` holds the codes (:mod:`.pairwise`) and constants.
 """
 
@@ -44,14 +46,14 @@ _DOT_SAFE = 0.9
 # the relu hot paths' fast formula holds for |cos| <= 0.9, i.e. M, P >= 0.05 (M + P)
 _FAST_EDGE = (1.0 - _DOT_SAFE) / 2.0
 # index of each code in icfg
-_READ, _FAM, _ORDER, _LAYER, _KR, _KO = range(6)
+_READ, _FAM, _ORDER, _LAYER, _KR, _KO, _BLAS = range(7)
 
 
 @njit(cache=True, fastmath=_FM, error_model="numpy", inline="always")
 def _layer_row(icfg, fcfg, series, M, P, na, py, AXi, gx, j0, nb_, ab, o):
     """Stage 2 for one row: the fixed layer, then the unit geometry of its features in
     M, P, ab (or G itself into ``o`` for the representation kernel)."""
-    UYT, NY, AYT, GY = py
+    NY, AYT, GY = py[1], py[2], py[3]
     layer = icfg[_LAYER]
     kr = icfg[_KR]
     RXi = AXi[:kr]
@@ -80,7 +82,7 @@ def _row_values(cfg, M, P, na, py, AXi, gx, j0, nb_, out, off, ab, fix):
     the access into a gather and keeps the loop from vectorising (measured 3x here).
     """
     icfg, fcfg, series = cfg
-    UYT, NY, AYT, GY = py
+    NY, AYT = py[1], py[2]
     o = out[off:off + nb_]
     read = icfg[_READ]
     if icfg[_LAYER] != LAYER_NONE:
@@ -226,7 +228,7 @@ def _values_from_cosines(cfg, px, i, py, j0, nb_, C, W, fix, out, off):
     W is (3, T) float scratch (M, P, ab)."""
     icfg = cfg[0]
     UX, NX, AX, GX = px
-    UYT, NY, AYT, GY = py
+    UYT, NY = py[0], py[1]
     read = icfg[_READ]
     nfix = _far_pairs(C, nb_, fix)
     if (icfg[_LAYER] == LAYER_NONE and icfg[_FAM] == FAM_RELU and icfg[_ORDER] == 1
@@ -255,10 +257,22 @@ def _values_from_cosines(cfg, px, i, py, j0, nb_, C, W, fix, out, off):
     _row_values(cfg, M, P, NX[i], py, AX[i], GX[i], j0, nb_, out, off, W[2], fix)
 
 
+@njit(cache=True, fastmath=_FM, error_model="numpy", inline="always")
+def _tile_cosines(cfg, px, py, i0, i1, j0, nb_):
+    """The cosine tile U_X[i0:i1] U_Y[j0:j0+nb_]^T by one BLAS product when the config asks
+    for it (wide inputs), else an empty array (the rows then use the numba dot)."""
+    if cfg[0][_BLAS] == 0:
+        return np.empty((0, 0))
+    CT = np.empty((i1 - i0, nb_))
+    np.dot(px[0][i0:i1], py[4][j0:j0 + nb_].T, CT)
+    return CT
+
+
 @njit(cache=True, fastmath=_FM, error_model="numpy")
-def _pair_rows(cfg, px, py, i, i2, j0, nb_, W, fix, out0, off0, out1, off1):
+def _pair_rows(cfg, px, py, i, i2, j0, nb_, W, fix, CT, i0, out0, off0, out1, off1):
     """K(row i, columns j0..j0+nb_) into out0[off0:], and the same for row i2 into out1
-    unless i2 == i. W is (5, T) float scratch, fix (T,) int64."""
+    unless i2 == i. W is (5, T) float scratch, fix (T,) int64; CT the tile's cosines from
+    :func:`_tile_cosines` (rows from i0) or empty."""
     UX, NX, AX, GX = px
     UYT = py[0]
     if UX.shape[1] <= 4:  # few coordinates: exact sums cost no more than the cosines
@@ -269,10 +283,16 @@ def _pair_rows(cfg, px, py, i, i2, j0, nb_, W, fix, out0, off0, out1, off1):
             _row_values(cfg, W[0], W[1], NX[i2], py, AX[i2], GX[i2], j0, nb_, out1, off1, W[2],
                         fix)
         return
-    _cosines2(UX, i, i2, UYT, j0, nb_, W[3], W[4])
-    _values_from_cosines(cfg, px, i, py, j0, nb_, W[3], W, fix, out0, off0)
+    if CT.shape[0] == 0:
+        _cosines2(UX, i, i2, UYT, j0, nb_, W[3], W[4])
+        C0 = W[3]
+        C1 = W[4]
+    else:
+        C0 = CT[i - i0]
+        C1 = CT[i2 - i0]
+    _values_from_cosines(cfg, px, i, py, j0, nb_, C0, W, fix, out0, off0)
     if i2 != i:
-        _values_from_cosines(cfg, px, i2, py, j0, nb_, W[4], W, fix, out1, off1)
+        _values_from_cosines(cfg, px, i2, py, j0, nb_, C1, W, fix, out1, off1)
 
 
 # -- builders -----------------------------------------------------------------------------
@@ -291,9 +311,11 @@ def gram_tiles(cfg, px, py, tiles, out, row0, symmetric, T):
         nb_ = j1 - j0
         W = np.empty((5, T))
         fix = np.empty(T, dtype=np.int64)
+        CT = _tile_cosines(cfg, px, py, i0, i1, j0, nb_)
         for i in range(i0, i1, 2):
             i2 = min(i + 1, i1 - 1)
-            _pair_rows(cfg, px, py, i, i2, j0, nb_, W, fix, out[i - row0], j0, out[i2 - row0], j0)
+            _pair_rows(cfg, px, py, i, i2, j0, nb_, W, fix, CT, i0, out[i - row0], j0,
+                       out[i2 - row0], j0)
         if symmetric and j0 != i0:
             for jj in range(j0, j1):
                 for i in range(i0, i1):
@@ -325,7 +347,8 @@ def _dot_buf(buf, v, nb_):
 
 @njit(cache=True, parallel=True, fastmath=_FM, error_model="numpy")
 def matvec_rows(cfg, px, py, VT, out, T):
-    """out[q, i] = sum_j K(x_i, y_j) VT[q, j] without storing K (row tiles in parallel)."""
+    """out[q, i] = sum_j K(x_i, y_j) VT[q, j] without storing K (row tiles in parallel; each
+    row's sum runs over column tiles in order, whatever the cosine source)."""
     n = px[0].shape[0]
     m = py[0].shape[1]
     r = VT.shape[0]
@@ -333,15 +356,17 @@ def matvec_rows(cfg, px, py, VT, out, T):
         W = np.empty((5, T))
         fix = np.empty(T, dtype=np.int64)
         B = np.empty((2, T))
-        i1 = min((t + 1) * T, n)
-        for i in range(t * T, i1, 2):
-            i2 = min(i + 1, i1 - 1)
+        i0 = t * T
+        i1 = min(i0 + T, n)
+        for i in range(i0, i1):
             for q in range(r):
                 out[q, i] = 0.0
-                out[q, i2] = 0.0
-            for j0 in range(0, m, T):
-                nb_ = min(T, m - j0)
-                _pair_rows(cfg, px, py, i, i2, j0, nb_, W, fix, B[0], 0, B[1], 0)
+        for j0 in range(0, m, T):
+            nb_ = min(T, m - j0)
+            CT = _tile_cosines(cfg, px, py, i0, i1, j0, nb_)
+            for i in range(i0, i1, 2):
+                i2 = min(i + 1, i1 - 1)
+                _pair_rows(cfg, px, py, i, i2, j0, nb_, W, fix, CT, i0, B[0], 0, B[1], 0)
                 for q in range(r):
                     v = VT[q, j0:j0 + nb_]
                     out[q, i] += _dot_buf(B[0], v, nb_)
@@ -372,9 +397,10 @@ def matvec_sym_tiles(cfg, px, py, VT, tiles, acc, T):
         B = np.empty((2, T))
         b0 = B[0]
         b1 = B[1]
+        CT = _tile_cosines(cfg, px, py, i0, i1, j0, nb_)
         for i in range(i0, i1, 2):
             i2 = min(i + 1, i1 - 1)
-            _pair_rows(cfg, px, py, i, i2, j0, nb_, W, fix, b0, 0, b1, 0)
+            _pair_rows(cfg, px, py, i, i2, j0, nb_, W, fix, CT, i0, b0, 0, b1, 0)
             for q in range(r):
                 v = VT[q, j0:j0 + nb_]
                 a = acc[tid, q, j0:j0 + nb_]

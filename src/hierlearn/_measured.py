@@ -8,6 +8,7 @@ Change a value only with a new measurement, and update its date and method here.
 from __future__ import annotations
 
 __all__ = [
+    "BLAS_COSINE_MIN_DIM",
     "BLAS_SINGLE_THREAD_FLOPS",
     "CHOLESKY_BLOCK",
     "DASK_STARTUP_S",
@@ -49,3 +50,8 @@ BLAS_SINGLE_THREAD_FLOPS = 2.0e8
 #: Seconds an embedded Dask LocalCluster takes to start (2 workers, 2026-11-26): sweeps
 #: expected to take less than a few times this run serially instead.
 DASK_STARTUP_S = 5.0
+
+#: Input width (coordinates of the unit augmented rows) from which the Gram loops take their
+#: cosines from one BLAS product per tile instead of the numba dot. PROVISIONAL: to be
+#: measured with ``python -m hierlearn speed`` on a quiet machine.
+BLAS_COSINE_MIN_DIM = 32
