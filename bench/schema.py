@@ -432,8 +432,10 @@ SWEEP = {
                key="one job per d (config field d)"),
     "n_test": Field(Int(1, 10**8), "Test points per job (a model may set its own).",
                     default=2000),
-    "target": Field(Table("target"), "The target function (see [target])."),
-    "n_grid": Field(Table("n_grid"), "Training sizes shared by every model (see [n_grid])."),
+    "target": Field(Table("target"), "The target function (see [target]).",
+                    default_doc="the [target] defaults", key="its fields, always"),
+    "n_grid": Field(Table("n_grid"), "Training sizes shared by every model (see [n_grid]).",
+                    default_doc="the [n_grid] defaults", key="resolved"),
     "models": Field(Tables("models"), "The learners, one [[models]] table each.", required=True,
                     key="one job per entry"),
 }
@@ -450,11 +452,11 @@ TARGET = {
 
 GRID = {
     "values": Field(ListOf(_POS_N, scalar_ok=False, distinct=True),
-                    "Explicit training sizes (excludes every other grid field but n_cap).",
+                    "Explicit training sizes (excludes every other grid field).",
                     key="resolved: n_grid is the list of sizes"),
     "n_min": Field(_POS_N, "Smallest size.", default=16, key="resolved"),
     "n_max": Field(OneOf((_POS_N,) + _NMAX_RULES),
-                   "Largest size: an integer, {c, power} = c d^power, {per_repr_width} = c D, "
+                   "Largest size: an integer, {c, power} = c d^power, {per_repr_width} = that x D, "
                    "or {predicted_eps, factor} = factor x predicted n*(eps).",
                    default=1024, key="resolved"),
     "n_max_c": Field(Float(0, lo_open=True), "With n_max_power: n_max = c d^power (older form "

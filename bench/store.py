@@ -309,9 +309,12 @@ class ResultStore:
             if not isinstance(info, dict) or not isinstance(info.get("sha256"), str):
                 return "damaged", "the marker records no checksum of the row file", meta, None
             if hashlib.sha256(data).hexdigest() != info["sha256"]:
+                how = ("same size, other content: edited or garbled"
+                       if len(data) == info.get("bytes") else
+                       f"{len(data)} bytes, the marker records {info.get('bytes')}: truncated, "
+                       "extended or replaced")
                 return "damaged", (f"row file runs/{key}.csv does not match its checksum "
-                                   f"({len(data)} bytes, the marker records "
-                                   f"{info.get('bytes')}): truncated, edited or replaced"), meta, None
+                                   f"({how})"), meta, None
         parsed, why = _parse_rows(data)
         if why is None:
             df, header = parsed
@@ -421,7 +424,8 @@ class ResultStore:
         if why is None:
             why = check_rows(*parsed, key=key, version=ENGINE_VERSION, config=config)
         if why is not None:
-            raise DamagedRowsError(f"job {key}: its rows {why}; not stored")
+            raise DamagedRowsError(f"job {key}: the rows returned are unusable: their CSV {why}; "
+                                   "not stored")
         atomic_write_bytes(self.runs / f"{key}.csv", data)
         meta = {"format": STORE_FORMAT, "key": key, "version": ENGINE_VERSION, "config": config,
                 "info": info or {}, "run": run or {}, "written_utc": _utc_now(),
