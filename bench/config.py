@@ -23,9 +23,8 @@ import math
 import re
 from pathlib import Path
 
-from .schema import (GRID, INPUTS, KERNEL_MODELS, MAX_D, MAX_JOBS, MODEL, MODELS, NET_MODELS,
-                     SWEEP, TARGET, ConfigError, Float, Int, ListOf, Seeds, check_table,
-                     suggest)
+from .schema import (GRID, INPUTS, KERNEL_MODELS, MAX_JOBS, MODEL, MODELS, NET_MODELS, SWEEP,
+                     TARGET, ConfigError, Float, Int, Seeds, check_table, suggest)
 
 __all__ = [
     "ENGINE_VERSION",
@@ -242,7 +241,8 @@ def _check_model(m: dict, i: int, sweep: dict) -> None:
     for key in m:
         if not MODEL[key].applies(model, inp):
             f = MODEL[key]
-            only = ", ".join(f.models) + ("" if f.inputs == INPUTS else f" on {'/'.join(f.inputs)} input")
+            only = ", ".join(f.models) + ("" if f.inputs == INPUTS
+                                          else f" on {'/'.join(f.inputs)} input")
             raise ConfigError(f"{where}.{key} does not apply to model {model!r} on {inp} input "
                               f"(only to {only})")
     if "d" in m:

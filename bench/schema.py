@@ -18,7 +18,6 @@ checks that it is current (regenerate with :func:`update_docs`).
 
 from __future__ import annotations
 
-import difflib
 import math
 import numbers
 import re
@@ -251,7 +250,8 @@ class Seeds(Type):
         return list(range(n))
 
     def describe(self):
-        return f"an integer N in [1, {MAX_SEEDS}] (seeds 0..N-1) or a list of distinct integers >= 0"
+        return (f"an integer N in [1, {MAX_SEEDS}] (seeds 0..N-1) or a list of distinct "
+                "integers >= 0")
 
 
 @dataclass(frozen=True)
@@ -474,7 +474,8 @@ MODEL = {
     "model": Field(Str(MODELS), "The learner: NTK / K_Q kernel ridge, trained Quad-Net, "
                    "linearised net.", required=True),
     "input": Field(Str(INPUTS), "raw x, or the neural representation h(x).", default="raw"),
-    "label": Field(Str(pattern=r"[^\n]*\S[^\n]*", what="a non-empty one-line string"), "Row label in tables and figures (default: "
+    "label": Field(Str(pattern=r"[^\n]*\S[^\n]*", what="a non-empty one-line string"),
+                   "Row label in tables and figures (default: "
                    "from model, input and options); must be unique in the sweep.",
                    key="if set"),
     "d": Field(ListOf(Int(2, MAX_D), distinct=True), "Run this model only at these of the "

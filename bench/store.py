@@ -187,7 +187,8 @@ def check_rows(df: pd.DataFrame, header, *, key: str, version: str, config: dict
     if (df["key"] != key).any():
         return f"holds rows of another key ({sorted(set(df['key'].astype(str)) - {key})[:1]})"
     if (df["version"] != version).any():
-        return f"holds rows of engine version {sorted(set(df['version'].astype(str)))}, not {version}"
+        found = sorted(set(df["version"].astype(str)))
+        return f"holds rows of engine version {found}, not {version}"
     ints = {}
     for col in ("n", "d", "seed", "degree"):
         if col in df.columns:
@@ -287,7 +288,8 @@ class ResultStore:
         try:
             meta = json.loads((self.runs / f"{key}.json").read_bytes().decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            return "damaged", f"marker runs/{key}.json is not valid JSON ({type(exc).__name__})", None, None
+            why = f"marker runs/{key}.json is not valid JSON ({type(exc).__name__})"
+            return "damaged", why, None, None
         except OSError as exc:
             return "damaged", f"marker runs/{key}.json cannot be read ({exc.strerror})", None, None
         if not isinstance(meta, dict) or not isinstance(meta.get("config"), dict):
@@ -492,7 +494,8 @@ class ResultStore:
         if not frames:
             return pd.DataFrame()
         df = pd.concat(frames, ignore_index=True)
-        return df.sort_values(["label", "d", "seed", "n", "key"], kind="stable").reset_index(drop=True)
+        df = df.sort_values(["label", "d", "seed", "n", "key"], kind="stable")
+        return df.reset_index(drop=True)
 
     def configs(self) -> dict[str, dict]:
         """Config of every finished, verified key."""

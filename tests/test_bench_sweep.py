@@ -310,3 +310,36 @@ def test_embedded_cluster_leaves_parent_environment_alone():
     finally:
         client.close()
         cluster.close()
+
+
+# -- determinism under load ------------------------------------------------------------------
+
+@pytest.mark.parametrize("threads, nets", [(1, True), (2, False)])
+def test_sweep_rows_identical_on_a_quiet_and_a_busy_machine(tmp_path, threads, nets):
+    """Same seeds and thread setting: bit-identical stored numbers with and without two
+    CPU-burning processes competing for the cores (kernel ridge, and a trained net with one
+    thread: its tiny products on two contended BLAS threads took 40 s here instead of 10)."""
+    models = [{"model": "ntk", "input": "raw"}]
+    if nets:
+        models.append({"model": "quadnet", "input": "raw", "width": 8, "max_iter": 40})
+    jobs = expand(tiny_spec(seeds=2, d=(5,), n_max=64, models=models))
+
+    def numbers(name):
+        store = ResultStore(tmp_path / name)
+        run_sweep(jobs, store, backend="serial", threads=threads, progress=False)
+        df = _table(store)
+        return df.select_dtypes("number")
+
+    quiet = numbers("quiet")
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"],
+                                start_new_session=True) for _ in range(2)]
+    try:
+        busy = numbers("busy")
+    finally:
+        for p in burners:
+            p.kill()
+            p.wait(timeout=10)
+    assert list(quiet.columns) == list(busy.columns) and len(quiet) == sum(len(j["n_grid"]) for j in jobs)
+    for col in quiet.columns:
+        assert np.array_equal(quiet[col].to_numpy(float), busy[col].to_numpy(float),
+                              equal_nan=True), col
