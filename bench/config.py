@@ -143,7 +143,7 @@ def preset_path(name: str) -> Path:
 def spec_path(name_or_path: str) -> Path:
     """The file behind a preset name or a .toml/.json path."""
     path = Path(name_or_path)
-    if path.suffix in (".toml", ".json"):
+    if path.suffix in (".toml", ".json") or "/" in str(name_or_path) or path.is_file():
         if not path.is_file():
             raise ConfigError(f"sweep file {str(name_or_path)!r} does not exist")
         return path

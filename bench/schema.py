@@ -430,7 +430,7 @@ SWEEP = {
                    default=[0], key="one job per seed (config field seed)"),
     "d": Field(ListOf(Int(2, MAX_D), distinct=True), "Input dimensions.", default=[8],
                key="one job per d (config field d)"),
-    "n_test": Field(Int(1, 10**8), "Test points per job (a model may set its own).",
+    "n_test": Field(Int(1, 10**7), "Test points per job (a model may set its own).",
                     default=2000),
     "target": Field(Table("target"), "The target function (see [target]).",
                     default_doc="the [target] defaults", key="its fields, always"),
@@ -480,7 +480,7 @@ MODEL = {
                    key="if set"),
     "d": Field(ListOf(Int(2, MAX_D), distinct=True), "Run this model only at these of the "
                "sweep's d.", key="selects jobs; not in the key"),
-    "n_test": Field(Int(1, 10**8), "Test points for this model.",
+    "n_test": Field(Int(1, 10**7), "Test points for this model.",
                     default_doc="the sweep's n_test"),
     "n_grid": Field(Table("n_grid"), "Fields of [n_grid] that override the sweep's for this "
                     "model (n_max rules, n_cap, spacing).", key="resolved"),
