@@ -12,7 +12,7 @@ import numpy as np
 
 from ._numba.angles import ARCCOS_A, ARCCOS_B, MAX_ORDER, SERIES, SERIES_PHI_MAX
 
-__all__ = ["ARCCOS_A", "ARCCOS_B", "MAX_ORDER", "arccos_J", "stable_angle"]
+__all__ = ["ARCCOS_A", "ARCCOS_B", "MAX_ORDER", "arccos_J", "relu_ntk_formula", "stable_angle"]
 
 
 def stable_angle(M, P):
@@ -55,3 +55,31 @@ def arccos_J(n: int, M, P) -> np.ndarray:
         elif near:
             out = ser
     return out
+
+
+def relu_ntk_formula(A, B=None, *, trained="both"):
+    """The textbook numpy relu NTK: the reference benchmarks and tests compare against.
+
+    K_L = (a.b) (pi - theta) / (2 pi) and K_NTK = K_L + |a||b| (sin theta + (pi - theta)
+    cos theta) / (2 pi), theta = arccos of the clipped cosine (Cho & Saul 2009). Accurate to
+    ~1e-8 relative near theta = 0 and pi (arccos of a rounded cosine), unlike the engine's
+    stable angle; written in place to bound its temporaries.
+    """
+    B = A if B is None else B
+    na = np.sqrt(np.einsum("ij,ij->i", A, A))[:, None]
+    nb = np.sqrt(np.einsum("ij,ij->i", B, B))[None, :]
+    dot = A @ B.T
+    nn = na * nb
+    c = np.divide(dot, nn)
+    np.clip(c, -1.0, 1.0, out=c)
+    th = np.arccos(c)
+    np.subtract(np.pi, th, out=th)   # pi - theta
+    dot *= th                        # x.y (pi - theta)
+    if trained == "both":
+        s = np.sqrt(np.maximum(1.0 - c * c, 0.0))
+        c *= th
+        s += c
+        s *= nn                      # |x||y| (sin + (pi - theta) cos)
+        dot += s
+    dot /= 2 * np.pi
+    return dot

@@ -16,6 +16,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics.pairwise import rbf_kernel
 
 from hierlearn.kernels import NTK, CallableKernel, QuadKernel, RandomFeatures, as_kernel
+from hierlearn.kernels.arccos import relu_ntk_formula
 from hierlearn.solvers import KernelOperator, conjugate_gradient, falkon, pcg_kernel_ridge
 from hierlearn.solvers.nystrom import approximate_leverage_scores, select_centers
 
@@ -23,23 +24,8 @@ SOLVERS = {"exact": pcg_kernel_ridge, "nystrom": falkon}
 
 
 def relu_ntk(A, B):
-    """Closed-form relu NTK (both layers), MATH.md section 4; in-place to bound temporaries."""
-    na = np.sqrt(np.einsum("ij,ij->i", A, A))[:, None]
-    nb = np.sqrt(np.einsum("ij,ij->i", B, B))[None, :]
-    dot = A @ B.T
-    nn = na * nb
-    c = np.divide(dot, nn)
-    np.clip(c, -1.0, 1.0, out=c)
-    s = np.sqrt(np.maximum(1.0 - c * c, 0.0))
-    th = np.arccos(c)
-    np.subtract(np.pi, th, out=th)  # pi - theta
-    c *= th
-    s += c
-    s *= nn                          # |x||y| (sin + (pi - th) cos)
-    dot *= th                        # x.y (pi - th)
-    dot += s
-    dot /= 2 * np.pi
-    return dot
+    """Closed-form relu NTK (both layers) by the numpy formula: an independent reference."""
+    return relu_ntk_formula(A, B, trained="both")
 
 
 def sphere(n, d, seed):
