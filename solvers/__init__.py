@@ -21,3 +21,7 @@ from .pcg import PCGResult, kernel_predict, pcg_kernel_ridge  # noqa: E402
 from .nystrom import select_centers  # noqa: E402
 
 __all__ += ["pcg_kernel_ridge", "PCGResult", "kernel_predict", "select_centers"]
+
+from .population import PopulationError, PopulationErrorResult, population_error  # noqa: E402
+
+__all__ += ["PopulationError", "PopulationErrorResult", "population_error"]
