@@ -410,9 +410,10 @@ def report(results_dir, *, eps=None, n_boot: int = 200, theory: bool = True,
     Returns
     -------
     dict of written paths (``results``, ``nstar_csv``, ``slopes_csv``, ``table_csv``,
-    ``table_md``, ``final_csv``, ``learning_curves`` and ``nstar_png`` (PNG paths),
-    ``figures`` (all figure files)) and the tables ``table``, ``final``, ``nstar``,
-    ``slopes``, ``markdown``.
+    ``table_md``, ``final_csv``, ``ratios_csv`` and ``same_seed_csv`` where written,
+    ``learning_curves`` and ``nstar_png`` (PNG paths), ``figures`` (all figure files)) and
+    the tables ``table``, ``final``, ``nstar``, ``slopes``, ``ratios``, ``same_seed`` and
+    ``markdown``.
     """
     store = ResultStore(results_dir)
     df = store.load()
@@ -421,10 +422,45 @@ def report(results_dir, *, eps=None, n_boot: int = 200, theory: bool = True,
     spec = store.read_spec() or {}
     eps_list = _report_eps(eps, spec)
     name = spec.get("name", Path(results_dir).name)
+    out = _report_tables(store, df, eps_list, n_boot, theory)
+    p = int(df["degree"].iloc[0])
+    meta = (f"Sweep `{name}`: degree p = {p}, eps = {', '.join(f'{e:g}' for e in eps_list)}, "
+            f"d in {sorted(int(x) for x in df['d'].unique())}, seeds = {df['seed'].nunique()}.")
+    md = _markdown(out["table"], meta, eps_list[0])
+    md += ("\nMedian test error at the largest n:\n\n| model / input | d | n | median | min | max |"
+           "\n|---|---|---|---|---|---|\n")
+    for _, r in out["final"].iterrows():
+        md += (f"| {r['label']} | {r['d']} | {r['n']} | {r['median']:.3g} | {r['min']:.3g} "
+               f"| {r['max']:.3g} |\n")
+    atomic_write_text(store.root / "table.md", md)
+    out["table_md"] = store.root / "table.md"
+    out["markdown"] = md
+    th = theory_for(store.configs(), {int(d): g["n"].to_numpy() for d, g in df.groupby("d")}) \
+        if theory else {}
+    nst, slopes = out["nstar"], out["slopes"]
+    figs = {"learning_curves": plot_learning_curves(
+                df, eps=eps_list, theory=th, title=f"{name}: test error vs n (degree {p})"),
+            "nstar": plot_nstar(median_nstar(nst, n_boot=n_boot), slopes, eps=eps_list[0],
+                                title=f"{name}: samples needed vs d (eps = {eps_list[0]:g})"),
+            "collapse": plot_collapse(df, eps=eps_list)}
+    if len(out["ratios"]):
+        figs["ratios"] = plot_ratios(out["ratios"])
+    if len(out["same_seed"]) and np.isfinite(out["same_seed"]["ratio"]).any():
+        figs["same_seed"] = plot_same_seed_ratios(out["same_seed"])
+    out["figures"] = []
+    for key, fig in figs.items():
+        out["figures"] += save_figure(fig, store.root / key, formats=formats)
+    if "png" in formats:
+        out["learning_curves"] = store.root / "learning_curves.png"
+        out["nstar_png"] = store.root / "nstar.png"
+    return out
+
+
+def _report_tables(store, df, eps_list, n_boot, theory) -> dict:
+    """The report's CSV files (written) and tables (returned)."""
     rows = check_rows(df)
     out = {"results": store.write_table(df, "results.csv")}
-    configs = _label_configs(store) if theory else None
-    nst = nstar_table(rows, eps_list, theory=configs)
+    nst = nstar_table(rows, eps_list, theory=_label_configs(store) if theory else None)
     slopes = slope_table(nst, n_boot=n_boot)
     out["nstar_csv"] = write_nstar_csv(nst, store.root / "nstar.csv")
     out["slopes_csv"] = write_slopes_csv(slopes, store.root / "slopes.csv")
@@ -439,33 +475,5 @@ def report(results_dir, *, eps=None, n_boot: int = 200, theory: bool = True,
     for key, tab in (("ratios_csv", ratios), ("same_seed_csv", same)):
         if len(tab):
             out[key] = store.write_table(tab, key.replace("_csv", ".csv"))
-    p = int(df["degree"].iloc[0])
-    meta = (f"Sweep `{name}`: degree p = {p}, eps = {', '.join(f'{e:g}' for e in eps_list)}, "
-            f"d in {sorted(int(x) for x in df['d'].unique())}, seeds = {df['seed'].nunique()}.")
-    md = _markdown(table, meta, eps_list[0])
-    md += ("\nMedian test error at the largest n:\n\n| model / input | d | n | median | min | max |"
-           "\n|---|---|---|---|---|---|\n")
-    for _, r in final.iterrows():
-        md += (f"| {r['label']} | {r['d']} | {r['n']} | {r['median']:.3g} | {r['min']:.3g} "
-               f"| {r['max']:.3g} |\n")
-    atomic_write_text(store.root / "table.md", md)
-    out["table_md"] = store.root / "table.md"
-    th = theory_for(store.configs(), {int(d): g["n"].to_numpy() for d, g in df.groupby("d")}) \
-        if theory else {}
-    figs = {"learning_curves": plot_learning_curves(
-                df, eps=eps_list, theory=th, title=f"{name}: test error vs n (degree {p})"),
-            "nstar": plot_nstar(median_nstar(nst, n_boot=n_boot), slopes, eps=eps_list[0],
-                                title=f"{name}: samples needed vs d (eps = {eps_list[0]:g})"),
-            "collapse": plot_collapse(df, eps=eps_list)}
-    if len(ratios):
-        figs["ratios"] = plot_ratios(ratios)
-    if len(same) and np.isfinite(same["ratio"]).any():
-        figs["same_seed"] = plot_same_seed_ratios(same)
-    out["figures"] = []
-    for key, fig in figs.items():
-        out["figures"] += save_figure(fig, store.root / key, formats=formats)
-    if "png" in formats:
-        out["learning_curves"] = store.root / "learning_curves.png"
-        out["nstar_png"] = store.root / "nstar.png"
-    out.update(table=table, final=final, markdown=md, nstar=nst, slopes=slopes)
+    out.update(table=table, final=final, nstar=nst, slopes=slopes, ratios=ratios, same_seed=same)
     return out

@@ -38,6 +38,7 @@ __all__ = [
     "Spectrum",
     "NStar",
     "kernel_spectrum",
+    "population_spectrum",
     "config_spectrum",
     "log_crossing",
     "predicted_error",
@@ -245,6 +246,9 @@ class Spectrum(NamedTuple):
         contribution to the population error, :class:`solvers.PopulationError`).
     kappa_one : float
         kappa(1) = sum_l N mu_l.
+    tail_estimate : float
+        Best estimate of T_L (no padding): the extra ridge the dropped degrees act as in
+        eigenlearning.
     quadrature_error : float
         Largest change of mu_0..mu_L when the quadrature nodes are doubled.
     method : str
@@ -256,6 +260,7 @@ class Spectrum(NamedTuple):
     tail_trace: float
     tail_power: float
     kappa_one: float
+    tail_estimate: float
     quadrature_error: float
     method: str
 
@@ -319,8 +324,26 @@ def kernel_spectrum(kappa, d: int, l_max: int, *, l_far: int | None = None,
     up = mu_all + delta
     tail_trace = float(np.sum(Nf[L + 1:] * up[L + 1:])) + rest
     tail_power = float(np.sum(Nf[L + 1:] * up[L + 1:] ** 2)) + rest * rest / float(N[far + 1])
+    estimate = max(k1 - float(np.sum(Nf[: L + 1] * mu_all[: L + 1])), 0.0)
     return Spectrum(mu_all[: L + 1].copy(), N[: L + 1].copy(), tail_trace, tail_power, k1,
-                    float(np.max(delta[: L + 1])), method)
+                    estimate, float(np.max(delta[: L + 1])), method)
+
+
+def population_spectrum(kappa, d: int, *, tail_power_max: float = 1e-16,
+                        l_options=(20, 40, 80, 160)) -> Spectrum:
+    """The smallest L in ``l_options`` whose dropped power S_L is <= ``tail_power_max``.
+
+    For :class:`solvers.PopulationError`, whose truncation bound is S_L ||a||_1^2 and whose
+    cost grows linearly with L. Measured S_L (relu NTK): 3.6e-16 at d = 10, L = 40 and
+    5.6e-14 at d = 6, L = 80; smooth activations reach 1e-28 by L = 20. Returns the largest
+    option when none is small enough (check the bound it reports).
+    """
+    spec = None
+    for L in l_options:
+        spec = kernel_spectrum(kappa, d, int(L))
+        if spec.tail_power <= tail_power_max:
+            break
+    return spec
 
 
 def _kernel_key(config: dict) -> str:

@@ -94,6 +94,9 @@ def test_nstar_table_per_seed_with_lower_bounds():
     assert (~low["reached"]).all() and (low["n_star"] == low["n_max"]).all()
     hit = nst[(nst["d"] == 6) & (nst["eps"] == 0.7)]
     assert hit["reached"].all() and (hit["n_star"] < hit["n_max"]).all()
+    assert not hit["at_first_n"].any()
+    first = nstar_table(synthetic(rng, seeds=3, ds=(6,), grid=GRID[GRID >= 4000]), 0.7)
+    assert first["at_first_n"].all() and first["reached"].all()  # n* <= n_min: upper bounds
     assert nst["predicted_n_star"].isna().all()  # no theory given
     assert "extra" in check_rows(df).columns  # extra columns are carried through
 
@@ -237,7 +240,7 @@ def test_kernel_predictions_use_the_selected_ridges():
     spec, v, var = config_spectrum(cfg, int(r["d"]), n_max=4 * 4096)
     g = df[(df["d"] == r["d"]) & (df["seed"] == r["seed"])]
     want = predicted_nstar(spec.mu, spec.N, v, 0.5, ridge_of_n=(g["n"], g["reg"]),
-                           variance=var, tail=spec.tail_trace)
+                           variance=var, tail=spec.tail_estimate)
     assert r["predicted_n_star"] == pytest.approx(want.n_star, rel=1e-12)
     assert (nst["predicted_n_star_optimal"] <= nst["predicted_n_star"] * 1.001).all()
     # rows the theory does not cover get none

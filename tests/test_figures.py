@@ -15,7 +15,7 @@ from matplotlib.text import Annotation
 
 from hierlearn.bench import figures
 from hierlearn.bench.analysis import (NSTAR_COLUMNS, SLOPES_COLUMNS, median_nstar, nstar_table,
-                                      ratio_table, same_seed_ratios, slope_table)
+                                      same_seed_ratios, slope_table)
 from hierlearn.bench.config import ENGINE_VERSION
 from hierlearn.bench.store import ResultStore
 

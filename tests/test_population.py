@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from hierlearn import kernels, targets
+from hierlearn import kernels
 from hierlearn.bench.theory import dot_product_kernel, kernel_spectrum
 from hierlearn.solvers import PopulationError, population_error
 from hierlearn.solvers.population import zonal_matrix

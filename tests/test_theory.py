@@ -10,8 +10,9 @@ from scipy import integrate
 from hierlearn import kernels
 from hierlearn.bench.theory import (config_spectrum, dot_product_kernel, gegenbauer_P,
                                     harmonic_dims, kernel_eigenvalues, kernel_spectrum,
-                                    log_crossing, predicted_error, predicted_krr_error,
-                                    predicted_nstar, sphere_quadrature, staircase_error)
+                                    log_crossing, population_spectrum, predicted_error,
+                                    predicted_krr_error, predicted_nstar, sphere_quadrature,
+                                    staircase_error)
 
 
 def _arccos1(t):
@@ -85,6 +86,15 @@ def test_kernel_spectrum_tail_bounds_hold(d):
     np.testing.assert_allclose(spec.mu, far.mu[:9], rtol=1e-10, atol=1e-15)
     assert spec.kappa_one == pytest.approx(_arccos1(np.array([1.0]))[0])
     assert spec.quadrature_error < 1e-12
+
+
+def test_population_spectrum_picks_the_smallest_sufficient_degree():
+    options = (5, 10, 20, 40)
+    spec = population_spectrum(_arccos1, 9, tail_power_max=1e-12, l_options=options)
+    L = spec.mu.size - 1
+    assert spec.tail_power <= 1e-12 and L in options[1:]
+    assert kernel_spectrum(_arccos1, 9, options[options.index(L) - 1]).tail_power > 1e-12
+    assert population_spectrum(np.exp, 5, l_options=(20,)).mu.size == 21
 
 
 def test_kernel_spectrum_rejects_indefinite_kernels_and_bad_arguments():
