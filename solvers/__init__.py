@@ -15,6 +15,7 @@ from .linalg import cho_factor, cho_solve, dense_or_pcg, pinv_eigh_solve
 from .nystrom import select_centers
 from .operators import DaskKernelOperator, KernelOperator
 from .pcg import MatrixFreeResult, PCGResult, falkon, learning_curve_pcg, pcg_kernel_ridge
+from .population import PopulationError, PopulationErrorResult, population_error
 from .quadnet import LinearizedNetRegressor, QuadNetRegressor
 from .ridge import RidgePath, kernel_ridge, ridge_path
 
@@ -26,6 +27,8 @@ __all__ = [
     "LinearizedNetRegressor",
     "MatrixFreeResult",
     "PCGResult",
+    "PopulationError",
+    "PopulationErrorResult",
     "QuadNetRegressor",
     "RidgePath",
     "available_memory",
@@ -40,6 +43,7 @@ __all__ = [
     "learning_curve_pcg",
     "pcg_kernel_ridge",
     "pinv_eigh_solve",
+    "population_error",
     "ridge_path",
     "select_centers",
 ]

@@ -167,6 +167,63 @@ class LowRankPolynomial:
             out[1 : k + 1] = self._level_var[1 : k + 1] / self.variance
         return out
 
+    def zonal_coefficients(self, degree) -> np.ndarray:
+        """Weights w_s with (degree-l part of f*)(x) = sum_s w_s Q_l(u_s . x).
+
+        Q_l is the orthogonal basis function of degree l: the Gegenbauer polynomial
+        P_l (P_l(1) = 1) on the sphere, He_l(sqrt(d) t) for Gaussian inputs. The weights are
+        exact (``coefficients[s]`` times the expansion coefficient of term s); a degree
+        above ``self.degree`` gives zeros.
+
+        Parameters
+        ----------
+        degree : int
+            The harmonic (Hermite) degree l >= 0.
+
+        Returns
+        -------
+        ndarray of shape (rank,)
+        """
+        l = check_int(degree, "degree", minimum=0)
+        if l > self.degree:
+            return np.zeros(self.rank)
+        return self.coefficients * self._B[:, l]
+
+    def harmonic_component(self, X, degree) -> np.ndarray:
+        """The degree-l part of f* evaluated at the rows of ``X``: sum_s w_s Q_l(u_s . x).
+
+        The components of all degrees 0..``self.degree`` sum to f*(X) (a polynomial identity
+        in u_s . x, so for any X), and under the target's input distribution components of
+        different degrees are orthogonal, with E[component_l^2] the exact level variance
+        behind :meth:`degree_profile` (the squared mean for l = 0).
+
+        Parameters
+        ----------
+        X : array-like of shape (n, d)
+        degree : int
+            l >= 0; a degree above ``self.degree`` gives zeros.
+
+        Returns
+        -------
+        ndarray of shape (n,)
+        """
+        X = _check_X(X, self.d)
+        w = self.zonal_coefficients(degree)
+        l = int(degree)
+        out = np.zeros(X.shape[0])
+        if not np.any(w):
+            return out
+        T = X @ self.directions.T
+        for s in np.flatnonzero(w):
+            if self.distribution == "sphere":
+                q = gegenbauer(l, self.d, T[:, s])
+            else:
+                c = np.zeros(l + 1)
+                c[l] = 1.0
+                q = hermite_e.hermeval(np.sqrt(self.d) * T[:, s], c)
+            out += w[s] * q
+        return out
+
     # -- evaluation -------------------------------------------------------------------
     def __call__(self, X) -> np.ndarray:
         """Evaluate f* on the rows of ``X`` (shape (n, d)); returns shape (n,)."""
