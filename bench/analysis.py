@@ -69,7 +69,8 @@ import pandas as pd
 
 from .config import paper_exponent
 from .store import atomic_write_text
-from .theory import config_spectrum, harmonic_dims, log_crossing, predicted_nstar
+from ..targets import harmonic_dimension
+from .theory import config_spectrum, log_crossing, predicted_nstar
 
 __all__ = [
     "REQUIRED_COLUMNS", "NSTAR_COLUMNS", "SLOPES_COLUMNS",
@@ -244,7 +245,7 @@ def nstar_table(df: pd.DataFrame, eps, *, theory=None) -> pd.DataFrame:
                 opt_cache[lab, d, e] = o.n_star if o.reached else np.nan
             rows.append((lab, model, inp, d, seed, e, res.n_star, bool(res.reached),
                          pred[e][0], p, ns[0], ns[-1], bool(res.reached and err[0] <= e),
-                         float(harmonic_dims(d, p)[p]) if d >= 2 else np.nan, pred[e][1],
+                         float(harmonic_dimension(d, p)) if d >= 2 else np.nan, pred[e][1],
                          opt_cache.get((lab, d, e), np.nan)))
     cols = list(NSTAR_COLUMNS) + ["degree", "n_min", "n_max", "at_first_n", "N_dp",
                                   "predicted_reached", "predicted_n_star_optimal"]

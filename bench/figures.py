@@ -31,7 +31,7 @@ from .analysis import (check_rows, curve_summary, exponent_table, median_nstar, 
                        write_slopes_csv)
 from .config import KERNEL_MODELS, paper_exponent
 from .store import ResultStore, atomic_write_text
-from .theory import harmonic_dims
+from ..targets import harmonic_dimension
 
 __all__ = ["MODEL_COLORS", "row_style", "save_figure", "plot_learning_curves", "plot_nstar",
            "plot_collapse", "plot_ratios", "plot_same_seed_ratios", "report", "theory_for"]
@@ -278,7 +278,7 @@ def plot_collapse(df: pd.DataFrame, *, exponents: dict | None = None, scale: str
 def _harmonic_scale(d, k):
     if float(k) != int(k):
         return float(d) ** k
-    return float(harmonic_dims(d, int(k))[int(k)])
+    return float(harmonic_dimension(d, int(k)))
 
 
 # -- ratios ---------------------------------------------------------------------------------

@@ -28,12 +28,12 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 from typing import NamedTuple
 
 import numpy as np
-from scipy import optimize, special
+from scipy import optimize
 
+from ..targets.harmonics import funk_hecke_eigenvalues, harmonic_dimensions, sphere_quadrature
 from .build import kernel_from_config
 
 __all__ = [
@@ -45,93 +45,12 @@ __all__ = [
     "log_crossing",
     "predicted_error",
     "predicted_nstar",
-    "sphere_quadrature",
-    "gegenbauer_P",
-    "kernel_eigenvalues",
     "dot_product_kernel",
     "predicted_krr_error",
     "staircase_error",
     "target_powers",
     "theory_curves",
-    "harmonic_dims",
 ]
-
-
-def _log_normaliser(d: int) -> float:
-    # int_{-1}^{1} (1 - t^2)^a dt = B(1/2, a + 1), a = (d - 3) / 2
-    a = (d - 3) / 2
-    return float(special.betaln(0.5, a + 1.0))
-
-
-def _valid(t, w, d, rtol=1e-8) -> bool:
-    if not (np.all(np.isfinite(t)) and np.all(np.isfinite(w)) and np.all(w >= 0)):
-        return False
-    s = w.sum()
-    return s > 0 and abs(math.log(s) - _log_normaliser(d)) < rtol * 10 + 1e-10
-
-
-@functools.lru_cache(maxsize=64)
-def sphere_quadrature(d: int, n_nodes: int = 400) -> tuple[np.ndarray, np.ndarray, str]:
-    """Nodes and probability weights for t = u.x, x uniform on S^(d-1), u fixed.
-
-    Returns
-    -------
-    t, w : ndarray
-        Nodes in (-1, 1) and weights summing to 1.
-    method : str
-        ``"gauss-jacobi"`` or ``"gauss-legendre"`` (the fallback when scipy's nodes fail
-        validation).
-    """
-    if d < 3:
-        raise ValueError(f"d must be >= 3 for the sphere quadrature, got {d}")
-    if n_nodes < 2:
-        raise ValueError(f"n_nodes must be >= 2, got {n_nodes}")
-    a = (d - 3) / 2
-    with np.errstate(all="ignore"):
-        try:
-            t, w = special.roots_jacobi(n_nodes, a, a)
-        except (ValueError, ArithmeticError):
-            t = w = np.array([np.nan])
-    if _valid(t, w, d):
-        return t, w / w.sum(), "gauss-jacobi"
-    # Fallback: Legendre nodes carry the weight (1 - t^2)^a computed in log space; the mass
-    # sits within ~1/sqrt(d) of 0, so use enough nodes to resolve it.
-    m = max(n_nodes, int(8 * math.sqrt(d)) + 200, 2000)
-    t, wl = special.roots_legendre(m)
-    logw = np.log(wl) + a * np.log1p(-t * t)
-    w = np.exp(logw - _log_normaliser(d))
-    if not (np.all(np.isfinite(w)) and abs(w.sum() - 1) < 1e-8):
-        raise FloatingPointError(f"sphere quadrature failed validation for d={d} (sum {w.sum()})")
-    return t, w / w.sum(), "gauss-legendre"
-
-
-def gegenbauer_P(l_max: int, d: int, t) -> np.ndarray:
-    """P_0..P_{l_max} at ``t`` (normalised P_l(1) = 1), shape (l_max + 1, len(t)); stable recurrence."""
-    t = np.asarray(t, dtype=float)
-    out = np.empty((l_max + 1,) + t.shape)
-    out[0] = 1.0
-    if l_max >= 1:
-        out[1] = t
-    for k in range(1, l_max):
-        out[k + 1] = ((2 * k + d - 2) * t * out[k] - k * out[k - 1]) / (k + d - 2)
-    return out
-
-
-def harmonic_dims(d: int, l_max: int) -> np.ndarray:
-    """N(d, l) for l = 0..l_max as floats (exact integers below 2^53)."""
-    out = [1.0]
-    for l in range(1, l_max + 1):
-        out.append(float((2 * l + d - 2) * math.comb(l + d - 3, l - 1) // l))
-    return np.array(out)
-
-
-def kernel_eigenvalues(kappa, d: int, l_max: int, *, n_nodes: int = 400) -> np.ndarray:
-    """mu_0..mu_{l_max} of the dot-product kernel ``kappa`` (a vectorised function of t)."""
-    t, w, _ = sphere_quadrature(int(d), int(n_nodes))
-    k = np.asarray(kappa(t), dtype=float)
-    if k.shape != t.shape or not np.all(np.isfinite(k)):
-        raise ValueError("kappa must return finite values of the same shape as its input")
-    return gegenbauer_P(l_max, d, t) @ (w * k)
 
 
 def dot_product_kernel(config: dict):
@@ -205,7 +124,7 @@ def predicted_krr_error(mu, N, v, n, ridge, *, noise=0.0, tail=0.0, variance=1.0
 def staircase_error(d: int, shares, n) -> np.ndarray:
     """Share of variance above the largest degree l with sum_{k<=l} N(d, k) <= n."""
     shares = np.asarray(shares, float)
-    cum = np.cumsum(harmonic_dims(d, shares.size - 1))
+    cum = np.cumsum(harmonic_dimensions(d, shares.size - 1))
     n = np.atleast_1d(np.asarray(n, float))
     out = np.empty(n.shape)
     for i, nn in enumerate(n):
@@ -287,15 +206,11 @@ def kernel_spectrum(kappa, d: int, l_max: int, *, l_far: int | None = None,
     if far < L:
         raise ValueError(f"l_far must be >= l_max={L}, got {l_far}")
     nodes = max(400, 2 * far + 100) if n_nodes is None else int(n_nodes)
-    mus = []
-    for m in (nodes, 2 * nodes):
-        t, w, method = sphere_quadrature(d, m)
-        k = np.asarray(kappa(t), dtype=float)
-        if k.shape != t.shape or not np.all(np.isfinite(k)):
-            raise ValueError("kappa must return finite values of the same shape as its input")
-        mus.append(gegenbauer_P(far, d, t) @ (w * k))
+    # two rules, the second with twice the nodes: their difference bounds the quadrature error
+    mus = [funk_hecke_eigenvalues(kappa, d, far, n_nodes=m) for m in (nodes, 2 * nodes)]
+    method = sphere_quadrature(d, 2 * nodes)[2]
     mu_all, delta = mus[1], np.abs(mus[0] - mus[1])
-    N = harmonic_dims(d, far + 1)
+    N = harmonic_dimensions(d, far + 1)
     tol = delta + 1e-12 * np.max(np.abs(mu_all))
     bad = np.flatnonzero(mu_all < -tol)
     if bad.size:
@@ -368,7 +283,7 @@ def config_spectrum(config: dict, d: int, *, n_max: float = 1e5, l_max: int | No
     d = int(d)
     if l_max is None:
         l_max = int(config["degree"])
-        while harmonic_dims(d, l_max).sum() < 20 * n_max and l_max < 60:
+        while harmonic_dimensions(d, l_max).sum() < 20 * n_max and l_max < 60:
             l_max += 1
     return _config_spectrum(_kernel_key(config), d, int(l_max))
 
@@ -520,11 +435,11 @@ def theory_curves(config: dict, ns, *, l_max: int | None = None, n_nodes: int = 
     ns = np.asarray(ns, float)
     if l_max is None:  # enough degrees that the truncated modes outnumber n by far
         l_max = p
-        while harmonic_dims(d, l_max).sum() < 20 * ns.max() and l_max < 60:
+        while harmonic_dimensions(d, l_max).sum() < 20 * ns.max() and l_max < 60:
             l_max += 1
     kappa = dot_product_kernel(config)
-    mu = kernel_eigenvalues(kappa, d, l_max, n_nodes=n_nodes)
-    N = harmonic_dims(d, l_max)
+    mu = funk_hecke_eigenvalues(kappa, d, l_max, n_nodes=n_nodes)
+    N = harmonic_dimensions(d, l_max)
     tail = float(kappa(np.array([1.0]))[0] - np.sum(N * np.maximum(mu, 0)))
     v, var = target_powers(d, p, rank=config["rank"], basis=config["basis"], l_max=l_max)
     shares = v / var

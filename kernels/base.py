@@ -16,9 +16,9 @@ import math
 
 import numpy as np
 
-from .._memory import DEFAULT_MEMORY_BUDGET, check_budget, check_memory
+from .._memory import check_budget, check_memory
 from .._validation import check_int, check_pair, check_vector
-from ..targets.harmonics import gegenbauer_table, sphere_quadrature
+from ..targets.harmonics import funk_hecke_eigenvalues
 
 __all__ = ["CallableKernel", "Kernel", "row_norms"]
 
@@ -232,14 +232,8 @@ class Kernel:
     def eigenvalues(self, d, l_max, *, n_nodes=400):
         """Eigenvalues mu_0 .. mu_{l_max} of the kernel on S^(d-1) (MATH.md section 6):
         mu_l = E_t[kappa(t) P_l(t)], each with multiplicity N(d, l), by validated quadrature
-        (:func:`hierlearn.targets.harmonics.sphere_quadrature`)."""
-        d = check_int(d, "d", minimum=3)
-        l_max = check_int(l_max, "l_max", minimum=0)
-        t, w, _ = sphere_quadrature(d, n_nodes)
-        k = self.profile(t)
-        if not np.all(np.isfinite(k)):
-            raise FloatingPointError(f"{self!r} has non-finite values on the sphere")
-        return gegenbauer_table(l_max, d, t) @ (w * k)
+        (:func:`hierlearn.targets.harmonics.funk_hecke_eigenvalues`)."""
+        return funk_hecke_eigenvalues(self.profile, d, l_max, n_nodes=n_nodes)
 
 
 def row_norms(A):

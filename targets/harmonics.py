@@ -25,9 +25,11 @@ from .._validation import check_int
 
 __all__ = [
     "basis_kernel",
+    "funk_hecke_eigenvalues",
     "gegenbauer",
     "gegenbauer_table",
     "harmonic_dimension",
+    "harmonic_dimensions",
     "monomial_expansion",
     "ridge_moment",
     "sphere_quadrature",
@@ -205,4 +207,28 @@ def sphere_quadrature(d, n_nodes=400):
     """
     d = check_int(d, "d", minimum=3)
     n_nodes = check_int(n_nodes, "n_nodes", minimum=2)
-    return _sphere_quadrature(d, n_nodes)
+    t, w, method = _sphere_quadrature(d, n_nodes)
+    return t.copy(), w.copy(), method  # the cache keeps its own
+
+
+def harmonic_dimensions(d, l_max) -> np.ndarray:
+    """N(d, 0) .. N(d, l_max) as floats (exact integers below 2^53)."""
+    l_max = check_int(l_max, "l_max", minimum=0)
+    return np.array([float(harmonic_dimension(d, l)) for l in range(l_max + 1)])
+
+
+def funk_hecke_eigenvalues(kappa, d, l_max, *, n_nodes=400) -> np.ndarray:
+    """Eigenvalues mu_0 .. mu_{l_max} of the dot-product kernel k(x, y) = kappa(x.y) on
+    S^(d-1) (Funk-Hecke): mu_l = E_t[kappa(t) P_l(t)], each with multiplicity N(d, l), by
+    :func:`sphere_quadrature` with ``n_nodes`` nodes.
+
+    Parameters
+    ----------
+    kappa : callable
+        Vectorised function of t in [-1, 1] returning finite values of t's shape.
+    """
+    t, w, _ = sphere_quadrature(d, n_nodes)
+    k = np.asarray(kappa(t), dtype=float)
+    if k.shape != t.shape or not np.all(np.isfinite(k)):
+        raise ValueError("kappa must return finite values of the same shape as its input")
+    return gegenbauer_table(l_max, d, t) @ (w * k)

@@ -23,7 +23,7 @@ from numpy.polynomial import hermite_e
 
 from .._random import as_generator
 from .._validation import check_choice, check_int
-from .harmonics import basis_kernel, gegenbauer, harmonic_dimension, monomial_expansion, ridge_moment
+from .harmonics import basis_kernel, gegenbauer, monomial_expansion, ridge_moment
 from .inputs import DISTRIBUTIONS
 
 __all__ = ["LowRankPolynomial", "BASES"]

@@ -8,8 +8,8 @@ import pytest
 from scipy import integrate
 
 from hierlearn import kernels
-from hierlearn.bench.theory import (config_spectrum, dot_product_kernel, gegenbauer_P,
-                                    harmonic_dims, kernel_eigenvalues, kernel_spectrum,
+from hierlearn.bench.theory import (config_spectrum, dot_product_kernel, gegenbauer_table,
+                                    harmonic_dimensions, funk_hecke_eigenvalues, kernel_spectrum,
                                     log_crossing, population_spectrum, predicted_error,
                                     predicted_krr_error, predicted_nstar, sphere_quadrature,
                                     staircase_error)
@@ -24,20 +24,20 @@ def _arccos1(t):
 def test_eigenvalues_match_direct_integration(d):
     # relu arc-cosine kernel (kink at t = 1): Gauss-Jacobi vs adaptive quad with the
     # algebraic weight (1 - t)^a (1 + t)^a
-    mu = kernel_eigenvalues(_arccos1, d, 6, n_nodes=400)
+    mu = funk_hecke_eigenvalues(_arccos1, d, 6, n_nodes=400)
     a = (d - 3) / 2
     norm = integrate.quad(lambda t: 1.0, -1, 1, weight="alg", wvar=(a, a))[0]
     for l in range(7):
-        f = lambda t, l=l: _arccos1(np.array([t]))[0] * gegenbauer_P(l, d, np.array([t]))[l, 0]
+        f = lambda t, l=l: _arccos1(np.array([t]))[0] * gegenbauer_table(l, d, np.array([t]))[l, 0]
         direct = integrate.quad(f, -1, 1, weight="alg", wvar=(a, a), limit=200, epsabs=1e-13)[0] / norm
         assert mu[l] == pytest.approx(direct, rel=1e-5, abs=1e-9)
 
 
 def test_eigen_expansion_reconstructs_kernel():
     d = 5
-    mu = kernel_eigenvalues(np.exp, d, 25)
+    mu = funk_hecke_eigenvalues(np.exp, d, 25)
     t = np.linspace(-1, 1, 11)
-    recon = (harmonic_dims(d, 25) * mu) @ gegenbauer_P(25, d, t)
+    recon = (harmonic_dimensions(d, 25) * mu) @ gegenbauer_table(25, d, t)
     np.testing.assert_allclose(recon, np.exp(t), rtol=1e-10)
 
 
@@ -56,11 +56,11 @@ def test_quadrature_fallback_when_scipy_nodes_fail(d, nodes):
 def test_staircase_and_eigenlearning_limits():
     d = 10
     shares = np.array([0, 0.5, 0, 0, 0.5])
-    cum = np.cumsum(harmonic_dims(d, 4))
+    cum = np.cumsum(harmonic_dimensions(d, 4))
     assert list(cum) == [1, 11, 65, 275, 935]
     assert list(staircase_error(d, shares, [5, 11, 64, 300, 935])) == [1.0, 0.5, 0.5, 0.5, 0.0]
     mu = np.array([1.0, 0.1, 0.01, 0.001, 1e-4])
-    N = harmonic_dims(d, 4)
+    N = harmonic_dimensions(d, 4)
     v = shares.copy()
     # with the ridge tuned the predicted curve falls monotonically; at a tiny ridge it rises
     # again past n = 20 (a double-descent bump before the next degree)
@@ -78,7 +78,7 @@ def test_staircase_and_eigenlearning_limits():
 def test_kernel_spectrum_tail_bounds_hold(d):
     spec = kernel_spectrum(_arccos1, d, 8)
     far = kernel_spectrum(_arccos1, d, 200)
-    N = harmonic_dims(d, 200)
+    N = harmonic_dimensions(d, 200)
     true_T = np.sum(N[9:] * far.mu[9:]) + far.tail_trace
     true_S = np.sum(N[9:] * far.mu[9:] ** 2)
     assert np.sum(N[9:] * far.mu[9:]) <= spec.tail_trace <= true_T * (1 + 1e-6) + 1e-12
@@ -142,7 +142,7 @@ def test_log_crossing_bounds():
 
 def _toy():
     d = 8
-    N = harmonic_dims(d, 6)
+    N = harmonic_dimensions(d, 6)
     mu = np.array([0.3, 0.2, 0.05, 0.0, 2e-3, 0.0, 5e-5])
     v = np.array([0, 0, 0, 0, 1.0, 0, 0])
     return mu, N, v
@@ -188,7 +188,7 @@ def test_config_spectrum_for_a_job_config():
                rank=1, basis="harmonic", distribution="sphere", d=99)
     spec, v, var = config_spectrum(cfg, 8, n_max=2000)
     assert var == pytest.approx(1.0) and v[4] == pytest.approx(1.0) and v[:4].sum() == 0
-    assert harmonic_dims(8, spec.mu.size - 1).sum() >= 40_000
+    assert harmonic_dimensions(8, spec.mu.size - 1).sum() >= 40_000
     assert config_spectrum(cfg, 8, n_max=2000)[0] is spec  # cached
     with pytest.raises(ValueError):
         config_spectrum(dict(cfg, model="quadnet"), 8)
