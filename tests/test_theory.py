@@ -8,11 +8,11 @@ import pytest
 from scipy import integrate
 
 from hierlearn import kernels
-from hierlearn.bench.theory import (config_spectrum, dot_product_kernel, gegenbauer_table,
-                                    harmonic_dimensions, funk_hecke_eigenvalues, kernel_spectrum,
+from hierlearn.bench.theory import (config_spectrum, dot_product_kernel, kernel_spectrum,
                                     log_crossing, population_spectrum, predicted_error,
-                                    predicted_krr_error, predicted_nstar, sphere_quadrature,
-                                    staircase_error)
+                                    predicted_krr_error, predicted_nstar, staircase_error)
+from hierlearn.targets.harmonics import (funk_hecke_eigenvalues, gegenbauer_table,
+                                         harmonic_dimensions, sphere_quadrature)
 
 
 def _arccos1(t):
