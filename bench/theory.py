@@ -45,6 +45,7 @@ __all__ = [
     "log_crossing",
     "predicted_error",
     "predicted_nstar",
+    "predicted_nstar_for_config",
     "dot_product_kernel",
     "predicted_krr_error",
     "staircase_error",
@@ -419,6 +420,25 @@ def predicted_nstar(mu, N, target_powers, eps, *, ridge=None, ridge_of_n=None, r
             return NStar(float(np.exp(root)), True)
         prev = nn
     return NStar(float(grid[-1]), False)
+
+
+def predicted_nstar_for_config(config: dict, eps: float) -> float:
+    """Eigenlearning n*(eps) of a closed-form kernel job at its d, at the best ridge of its
+    ``ridges`` grid (continuous when it has none): what sweep files use to size a kernel's
+    grid (``n_max = {predicted_eps = .., factor = ..}``). Independent of the seed.
+
+    Raises
+    ------
+    ValueError
+        The job has no dot-product kernel, or the prediction stays above eps up to n = 1e8.
+    """
+    spec, v, var = config_spectrum(config, int(config["d"]))
+    res = predicted_nstar(spec.mu, spec.N, v, eps, ridge="optimal", ridges=config.get("ridges"),
+                          variance=var, noise=float(config.get("noise", 0.0)),
+                          tail=spec.tail_estimate, n_min=1.0, n_max=1e8)
+    if not res.reached:
+        raise ValueError(f"the eigenlearning prediction stays above eps = {eps:g} up to n = 1e8")
+    return float(res.n_star)
 
 
 def theory_curves(config: dict, ns, *, l_max: int | None = None, n_nodes: int = 400) -> dict:
