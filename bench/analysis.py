@@ -3,7 +3,7 @@
 - :func:`curve_summary`: median and interquartile range of the test error over seeds per
   (label, d, n).
 - :func:`n_star`: the smallest n whose (median) error is <= eps, interpolated linearly in
-  (log n, log error) between the two grid points around the first crossing (MATH.md
+  (log n, log error) between the two grid points around the first crossing (docs/math.md,
   section 2).
 - :func:`fit_exponent`: least-squares slope of log n* against log d.
 - :func:`exponent_table`: per (model, input) the fitted exponent with a bootstrap interval

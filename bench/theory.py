@@ -1,4 +1,4 @@
-"""Theory overlays for rotation-invariant kernels on the sphere (MATH.md section 6).
+"""Theory overlays for rotation-invariant kernels on the sphere (docs/math.md, section 6).
 
 - Eigenvalues of a dot-product kernel kappa(x.y) on S^(d-1):
   mu_l = E_t[kappa(t) P_l(t)], t with density proportional to (1 - t^2)^((d-3)/2), P_l the
