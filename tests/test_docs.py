@@ -110,3 +110,23 @@ def test_sphinx_build_is_warning_free(tmp_path):
     # the tutorial shows the examples themselves
     tutorial = (out / "tutorial.html").read_text()
     assert "KernelRegressor" in tutorial and "RandomFeatures" in tutorial
+
+
+def test_math_references_point_into_the_repository():
+    """The code cites the formulas by section of docs/math.md (the page shipped with the
+    repository), never a MATH.md outside it, and every cited section exists."""
+    sections = set(re.findall(r"^## (\d+)\. ", (DOCS / "math.md").read_text(), flags=re.M))
+    assert sections == {"1", "2", "3", "4", "5", "6"}, sections
+    folders = ("targets", "kernels", "solvers", "bench", "src", "tests")
+    cited = 0
+    for path in sorted(p for f in folders for p in (ROOT / f).rglob("*.py")):
+        if path == Path(__file__).resolve():
+            continue
+        text = path.read_text()
+        where = path.relative_to(ROOT)
+        assert "MATH.md" not in text.replace("docs/math.md", ""), \
+            f"{where} refers to MATH.md; cite docs/math.md, section N"
+        for first, last in re.findall(r"docs/math\.md,\s+sections?\s+(\d)(?:-(\d))?", text):
+            assert {first, last or first} <= sections, f"{where}: no section {first}-{last}"
+            cited += 1
+    assert cited > 10

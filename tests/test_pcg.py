@@ -23,7 +23,8 @@ SOLVERS = {"exact": pcg_kernel_ridge, "nystrom": falkon}
 
 
 def relu_ntk(A, B):
-    """Closed-form relu NTK (both layers), MATH.md section 4; in-place to bound temporaries."""
+    """Closed-form relu NTK (both layers; docs/math.md, section 4), in place to bound
+    temporaries."""
     na = np.sqrt(np.einsum("ij,ij->i", A, A))[:, None]
     nb = np.sqrt(np.einsum("ij,ij->i", B, B))[None, :]
     dot = A @ B.T
