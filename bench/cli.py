@@ -3,13 +3,16 @@ checkout, ``python -m bench``).
 
 Commands
 --------
-run       run a sweep (default: the ``default`` preset; backend chosen by its size), skipping
-          keys already finished, then write the table and figures
-report    redraw the figures and the exponent table from a results directory
-presets   list the bundled presets; ``--show NAME`` prints one
+run
+    run a sweep (default: the ``default`` preset; backend chosen by its size), skipping
+    keys already finished, then write the table and figures
+report
+    redraw the figures and the exponent table from a results directory
+presets
+    list the bundled presets; ``--show NAME`` prints one
 speed, solvers, quadnet, pcg
-          benchmarks owned by other modules (``bench.speed``, ``bench.solvers_bench``,
-          ``bench.quadnet_bench``, ``bench.pcg_bench``); their arguments are passed through
+    benchmarks owned by other modules (``bench.speed``, ``bench.solvers_bench``,
+    ``bench.quadnet_bench``, ``bench.pcg_bench``); their arguments are passed through
 
 Every flag and the whole sweep file are checked before any job starts. Problems are one line
 on stderr and exit code 2 (1 for an unexpected error), without a traceback unless

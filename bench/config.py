@@ -58,7 +58,8 @@ ENGINE_VERSION = "1"
 
 MODEL_LABELS = {
     "ntk": "NTK",
-    # Kernel ridge with the quadratic model's kernel is NOT the trained Quad-Net (MATH.md "Trap").
+    # Kernel ridge with the quadratic model's kernel is NOT the trained Quad-Net
+    # (docs/math.md, "The trap").
     "kq": "KRR with K_Q",
     "quadnet": "Quad-Net",
     "linnet": "Linearised net",
@@ -68,7 +69,7 @@ PRESET_DIR = Path(__file__).resolve().parent / "presets"
 
 
 def paper_exponent(model: str, input: str, degree: int) -> float:
-    """The paper's sample-complexity exponent of n* against d (MATH.md section 1).
+    """The paper's sample-complexity exponent of n* against d (docs/math.md, section 1).
 
     NTK/any rotation-invariant kernel on raw x: p; trained Quad-Net on raw x: p - 1;
     trained Quad-Net on the representation: ceil(p/2); NTK on the representation: p.

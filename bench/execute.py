@@ -5,7 +5,7 @@ writes them to the :class:`~hierlearn.bench.store.ResultStore` as each job compl
 store has a single writer (no races), works with a remote cluster that does not share the
 file system, and a sweep killed at any moment keeps every job that had been written.
 
-Jobs travel by reference to :func:`_remote_job` in ``hierlearn.bench.execute`` (never to a
+Jobs travel by reference to ``_remote_job`` in ``hierlearn.bench.execute`` (never to a
 checkout path), so any worker with hierlearn installed runs them; a remote cluster is checked
 first (:func:`connect_dask`: workers present, hierlearn importable there), and each job
 reports the engine version it ran with. A failed job is shown as the worker's exception
@@ -64,7 +64,7 @@ class ClusterError(RuntimeError):
 
 
 def package_versions() -> dict:
-    """Python and the versions of :data:`PACKAGES` (None where not installed)."""
+    """Python and the versions of ``PACKAGES`` (None where not installed)."""
     out = {"python": platform.python_version()}
     for name in PACKAGES:
         try:
@@ -269,7 +269,7 @@ def _check_cluster(client, address: str, timeout: float) -> None:
 
 def connect_dask(scheduler: str | None, workers: int, timeout: float = 10.0):
     """``(client, cluster)``: a client of ``scheduler`` (cluster None) if given, checked with
-    :func:`_check_cluster`, else of a new embedded LocalCluster.
+    ``_check_cluster``, else of a new embedded LocalCluster.
 
     Raises
     ------

@@ -1,4 +1,4 @@
-"""Theory overlays for rotation-invariant kernels on the sphere (MATH.md section 6).
+"""Theory overlays for rotation-invariant kernels on the sphere (docs/math.md, section 6).
 
 - Eigenvalues of a dot-product kernel kappa(x.y) on S^(d-1):
   mu_l = E_t[kappa(t) P_l(t)], t with density proportional to (1 - t^2)^((d-3)/2), P_l the
@@ -354,7 +354,7 @@ def _optimal_error(mu, N, v, n, ridges, **kw):
 def predicted_nstar(mu, N, target_powers, eps, *, ridge=None, ridge_of_n=None, ridges=None,
                     variance=1.0, noise=0.0, tail=0.0, n_min=1.0, n_max=1e9,
                     per_decade=12) -> NStar:
-    """Finite-d eigenlearning prediction of n*(eps) (MATH.md section 6).
+    """Finite-d eigenlearning prediction of n*(eps) (docs/math.md, section 6).
 
     Parameters
     ----------

@@ -9,7 +9,7 @@ function. The transformer :class:`NeuralRepresentation` is the finite-width repr
 h(x). The functional API (``ntk_gram``, ``quad_gram``, ``representation_gram``, ``gram``,
 ``gram_blocks``, ``gram_matvec``) wraps the objects. Every Gram is evaluated by one numba leaf
 (:mod:`hierlearn.kernels._numba`). Conventions: kernels take raw inner products x.y (no
-division by the input dimension); see the package docs' mathematics page.
+division by the input dimension; docs/math.md, section 4).
 """
 
 from .activations import Activation, activation_names, get_activation

@@ -15,7 +15,7 @@ Names
 ``shifted_sigmoid``  1 / (1 + exp(-(t - 1))) (smooth; sigma'' has every Hermite degree)
 ``softplus``  log(1 + exp(t))                (smooth; sigma'' is even: odd degrees missing)
 
-The family relu^k / k! is closed under differentiation (MATH.md section 4), which is
+The family relu^k / k! is closed under differentiation (docs/math.md, section 4), which is
 what makes every kernel of it available in closed form.
 """
 

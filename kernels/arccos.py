@@ -1,7 +1,7 @@
 """Arc-cosine functions in numpy: the reference the numba leaf is tested against.
 
 Cho & Saul, "Kernel Methods for Deep Learning" (NIPS 2009), eq. 1-3: for w ~ N(0, I) and
-vectors a, b at angle theta, E[relu(w.a)^n relu(w.b)^n] = |a|^n |b|^n J_n(theta) / (2 pi),
+vectors a, b at angle theta, ``E[relu(w.a)^n relu(w.b)^n] = |a|^n |b|^n J_n(theta) / (2 pi)``,
 relu^0 = step. The tables ``ARCCOS_A``/``ARCCOS_B`` and the near-pi series live with the numba
 formulas (:mod:`hierlearn.kernels._numba.angles`); this module evaluates them vectorised.
 """
@@ -16,7 +16,7 @@ __all__ = ["ARCCOS_A", "ARCCOS_B", "MAX_ORDER", "arccos_J", "relu_ntk_formula", 
 
 
 def stable_angle(M, P):
-    """Angle and its supplement from M = |u-v|^2, P = |u+v|^2 (unit u, v), vectorised.
+    """Angle and its supplement from ``M = |u-v|^2``, ``P = |u+v|^2`` (unit u, v), vectorised.
 
     Returns
     -------
@@ -38,7 +38,7 @@ def arccos_J(n: int, M, P) -> np.ndarray:
     ----------
     n : int in 0..4
     M, P : array_like
-        |u - v|^2 and |u + v|^2 for unit vectors u, v.
+        ``|u - v|^2`` and ``|u + v|^2`` for unit vectors u, v.
     """
     if not (isinstance(n, (int, np.integer)) and 0 <= n <= MAX_ORDER):
         raise ValueError(f"arc-cosine order n must be an int in 0..{MAX_ORDER}, got {n!r}")
@@ -60,7 +60,7 @@ def arccos_J(n: int, M, P) -> np.ndarray:
 def relu_ntk_formula(A, B=None, *, trained="both"):
     """The textbook numpy relu NTK: the reference benchmarks and tests compare against.
 
-    K_L = (a.b) (pi - theta) / (2 pi) and K_NTK = K_L + |a||b| (sin theta + (pi - theta)
+    K_L = (a.b) (pi - theta) / (2 pi) and K_NTK = K_L + ``|a| |b|`` (sin theta + (pi - theta)
     cos theta) / (2 pi), theta = arccos of the clipped cosine (Cho & Saul 2009). Accurate to
     ~1e-8 relative near theta = 0 and pi (arccos of a rounded cosine), unlike the engine's
     stable angle; written in place to bound its temporaries.

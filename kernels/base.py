@@ -217,7 +217,7 @@ class Kernel:
             yield start, stop, self._gram(X[start:stop], Yv)
 
     # -- dot-product kernels on the sphere --------------------------------------------
-    #: True when K(x, y) depends on x.y, |x|, |y| only (rotation invariant).
+    #: True when K(x, y) depends on x.y, ``|x|``, ``|y|`` only (rotation invariant).
     is_dot_product = False
 
     def profile(self, t):
@@ -230,7 +230,7 @@ class Kernel:
         return self._gram(np.array([[1.0, 0.0]]), Y)[0].reshape(t.shape)
 
     def eigenvalues(self, d, l_max, *, n_nodes=400):
-        """Eigenvalues mu_0 .. mu_{l_max} of the kernel on S^(d-1) (MATH.md section 6):
+        """Eigenvalues mu_0 .. mu_{l_max} of the kernel on S^(d-1) (docs/math.md, section 6):
         mu_l = E_t[kappa(t) P_l(t)], each with multiplicity N(d, l), by validated quadrature
         (:func:`hierlearn.targets.harmonics.funk_hecke_eigenvalues`)."""
         return funk_hecke_eigenvalues(self.profile, d, l_max, n_nodes=n_nodes)

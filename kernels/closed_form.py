@@ -1,15 +1,15 @@
-"""Infinite-width kernels of MATH.md sections 3-4 as objects, evaluated by the numba leaf.
+"""Infinite-width kernels of docs/math.md, sections 3-4 as objects, evaluated by the numba leaf.
 
 - :class:`NTK`: K_L(x, y) = (x.y) E_w[s'(w.x) s'(w.y)] (``trained="first"``) or
   K_NTK = E_w[s(w.x) s(w.y)] + K_L (``trained="both"``), w ~ N(0, I);
 - :class:`QuadKernel`: K_Q(x, y) = (1/4) (x.y)^2 E_w[s''(w.x) s''(w.y)], the kernel of the
   quadratic model f_Q lifted to free matrices. Kernel regression with it is NOT the trained
-  Quad-Net (MATH.md, "Trap"): it is rotation invariant on raw inputs;
+  Quad-Net (docs/math.md, "The trap"): it is rotation invariant on raw inputs;
 - :class:`RepresentationKernel`: G(x, y) = E_{v,b}[s0(v.x + b) s0(v.y + b)] of the fixed
   random layer itself;
 - :class:`RepresentationLayer`: that layer at infinite width, composed with NTK or K_Q as a
-  layer (``representation=``): x.y, |x|^2, |y|^2 become G(x, y), G(x, x), G(y, y), the
-  neural-tangents way (Novak et al. 2020).
+  layer (``representation=``): ``x.y``, ``|x|^2``, ``|y|^2`` become G(x, y), G(x, x),
+  G(y, y), the neural-tangents way (Novak et al. 2020).
 
 Closed forms: the relu^k/k! family through the arc-cosine functions J_k (Cho & Saul 2009), one
 formula per order; smooth activations (shifted sigmoid, softplus; as trained layer or as
@@ -40,7 +40,7 @@ _LAYER_ACTIVATIONS = ("step", "relu", "shifted_sigmoid", "softplus")
 
 
 class RepresentationLayer:
-    """The fixed random layer phi(x) = s0(v.x + b) at infinite width (MATH.md section 3),
+    """The fixed random layer phi(x) = s0(v.x + b) at infinite width (docs/math.md, section 3),
     v ~ N(0, I), b ~ N(0, bias^2); not whitened (its Gram tends to G as D grows).
 
     Parameters
@@ -82,7 +82,8 @@ class RepresentationLayer:
                                                                        leaf.LAYER_HERMITE)
 
     def self_kernel(self, norms):
-        """(G(x, x), Hermite rows of s0 or an (n, 0) array) at the augmented norms |[x; bias]|."""
+        """(G(x, x), Hermite rows of s0 or an (n, 0) array) at the augmented norms
+        ``|[x; bias]|``."""
         if self.activation == "step":
             return np.full(norms.shape, 0.5), np.zeros((norms.size, 0))
         if self.activation == "relu":
@@ -217,7 +218,7 @@ class _ClosedForm(Kernel):
 
 
 class NTK(_ClosedForm):
-    """The neural tangent kernel of a two-layer network (MATH.md section 4).
+    """The neural tangent kernel of a two-layer network (docs/math.md, section 4).
 
     Parameters
     ----------
@@ -273,7 +274,7 @@ class NTK(_ClosedForm):
 class QuadKernel(_ClosedForm):
     """The quadratic model's kernel K_Q(x, y) = (1/4) (x.y)^2 E_w[s''(w.x) s''(w.y)].
 
-    Kernel regression with K_Q is NOT the trained Quad-Net (MATH.md "Trap"; that is
+    Kernel regression with K_Q is NOT the trained Quad-Net (docs/math.md, "The trap"; that is
     :class:`hierlearn.solvers.QuadNetRegressor`).
 
     Parameters
@@ -310,7 +311,7 @@ class QuadKernel(_ClosedForm):
 class RepresentationKernel(_ClosedForm):
     """G(x, y) = E_{v,b}[s0(v.x + b) s0(v.y + b)], v ~ N(0, I), b ~ N(0, bias^2): the Gram
     of the fixed random layer at infinite width (an arc-cosine kernel of [x; bias], [y; bias]
-    for step and relu: (pi - theta)/(2 pi) and |a||b| J_1(theta)/(2 pi), Cho & Saul 2009).
+    for step and relu: (pi - theta)/(2 pi) and ``|a| |b| J_1(theta) / (2 pi)``, Cho & Saul 2009).
 
     Parameters
     ----------

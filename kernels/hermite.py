@@ -5,7 +5,7 @@ For (u, v) standard bivariate normal with correlation rho (Mehler's formula; e.g
 
     E[f(u) g(v)] = sum_k f_k g_k rho^k,   f_k = E[f(z) h_k(z)],   h_k = He_k / sqrt(k!),
 
-so with w ~ N(0, I), E[f(w.a) g(w.b)] = sum_k f_k(|a|) g_k(|b|) cos(theta)^k where
+so with w ~ N(0, I), ``E[f(w.a) g(w.b)] = sum_k f_k(|a|) g_k(|b|) cos(theta)^k`` where
 f_k(r) = E[f(r z) h_k(z)]. The coefficients depend on a point only through its norm, so the
 Gram loops get them per point (one row per point) and pay O(K) per entry.
 

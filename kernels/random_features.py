@@ -1,4 +1,4 @@
-"""Random features: the finite-width version of a closed-form kernel (MATH.md section 4).
+"""Random features: the finite-width version of a closed-form kernel (docs/math.md, section 4).
 
 ``RandomFeatures(kernel, width=m)`` samples w_r ~ N(0, I) (r = 1..m) on the augmented input
 [z; s_b], with z = x, or z = phi(x)/sqrt(D) for a kernel composed with a representation layer

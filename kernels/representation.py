@@ -1,4 +1,4 @@
-"""NeuralRepresentation: the fixed random layer h(x) of MATH.md section 3 as a transformer."""
+"""NeuralRepresentation: the fixed random layer h(x) of docs/math.md, section 3 as a transformer."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ class NeuralRepresentation(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Ba
     width : int, default=100
         Number D of random units.
     activation : str, default="step"
-        s0 (MATH.md: step; relu and smooth units as options; the sweeps' presets use
+        s0 (docs/math.md, section 3: step; relu and smooth units as options; the sweeps' presets use
         softplus, whose span contains (u.x)^2 at D = d^2, see the README).
     bias : float, default=1.0
         Standard deviation of the units' Gaussian bias b_i ~ N(0, bias^2) (0: no bias).
@@ -51,7 +51,7 @@ class NeuralRepresentation(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Ba
         the inverse square root. Whitening is scale free -- in whitened coordinates the
         estimate's relative accuracy is about sqrt(D / n_unlabeled) in every direction,
         whatever its eigenvalue -- so the default floor only guards the numerical rank
-        (directions with no measurable variance, e.g. step units with |b_i| > |v_i|, constant
+        (directions with no measurable variance, e.g. step units with ``|b_i| > |v_i|``, constant
         on the sphere). A larger floor shrinks the low-variance directions instead of
         whitening them; ``n_components_`` reports how many directions are whitened.
     distribution : {"sphere", "gaussian", "data"}, default="sphere"
@@ -64,14 +64,20 @@ class NeuralRepresentation(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Ba
 
     Attributes
     ----------
-    V_ : ndarray (D, d); b_ : ndarray (D,); mean_ : ndarray (D,) (zeros if not whitening)
-    whitening_ : ndarray (D, D) or None
+    V_ : ndarray of shape (D, d)
+        Weights of the random units.
+    b_ : ndarray of shape (D,)
+        Biases of the random units.
+    mean_ : ndarray of shape (D,)
+        Estimated mean of phi (zeros if not whitening).
+    whitening_ : ndarray of shape (D, D) or None
+        The map Sigma^(-1/2) (None if not whitening).
     lambda_min_, lambda_max_ : float
         Extreme eigenvalues of the estimated covariance (NaN if ``whiten=False``).
     n_floored_ : int
         Eigenvalues raised to the floor.
     n_components_ : int
-        Directions whitened (D - n_floored_): the D the representation really uses.
+        Directions whitened (``D - n_floored_``): the D the representation really uses.
     effective_rank_ : float
         exp(entropy) of the covariance's normalised eigenvalues (Roy & Vetterli 2007): how
         many directions carry the variance before whitening (NaN if ``whiten=False``).

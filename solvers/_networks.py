@@ -1,4 +1,6 @@
-"""The trainable two-layer network, its Taylor models, losses and penalties (MATH.md 4-5).
+"""The trainable two-layer network, its Taylor models, losses and penalties.
+
+The formulas are those of docs/math.md, sections 4-5.
 
 Everything here is plain numpy on whole batches: one forward or backward pass of a Taylor
 model costs two ``n x m x D`` matrix products (``Z @ W.T`` and ``G.T @ Z``) plus a few

@@ -1,7 +1,7 @@
 """Exact population test error of a dot-product kernel predictor on the sphere.
 
 For a kernel k(x, y) = kappa(x.y) = sum_l mu_l N(d, l) P_l(x.y) on S^(d-1) (P_l the Gegenbauer
-polynomial with P_l(1) = 1, mu_l >= 0 its eigenvalue of multiplicity N(d, l), MATH.md
+polynomial with P_l(1) = 1, mu_l >= 0 its eigenvalue of multiplicity N(d, l), docs/math.md,
 section 6), a target f* = sum_l f*_l with known harmonic parts (``targets.LowRankPolynomial``)
 and a predictor f_hat = sum_i a_i k(x_i, .), the addition theorem
 E_x[P_l(u.x) P_k(v.x)] = delta_lk P_l(u.v) / N(d, l) gives the error degree by degree::

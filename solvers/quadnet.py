@@ -1,4 +1,6 @@
-"""Trained Quad-Net and trained linearised network: scikit-learn regressors (MATH.md 4-5).
+"""Trained Quad-Net and trained linearised network: scikit-learn regressors.
+
+The formulas are those of docs/math.md, sections 4-5.
 
 :class:`QuadNetRegressor` trains the quadratic Taylor model
 ``f_Q(z) = (1/(2 sqrt m)) sum_r a_r sigma''(w0_r.z) (w_r.z)^2`` of a two-layer network

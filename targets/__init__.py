@@ -1,4 +1,7 @@
-"""Targets: input samplers, low-rank polynomial targets and learning tasks (MATH.md section 2)."""
+"""Targets: input samplers, low-rank polynomial targets and learning tasks.
+
+The definitions are those of docs/math.md, section 2.
+"""
 
 from .harmonics import gegenbauer, harmonic_dimension
 from .inputs import DISTRIBUTIONS, sample_inputs

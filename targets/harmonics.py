@@ -94,7 +94,7 @@ def _double_factorial_odd(k: int) -> int:
 def ridge_moment(k: int, d: int, distribution: str) -> Fraction:
     """E[(u.x)^k] for a unit vector u, exactly.
 
-    Sphere: E[(u.x)^(2m)] = (2m - 1)!! / prod_{j<m} (d + 2j) (MATH.md section 2).
+    Sphere: E[(u.x)^(2m)] = (2m - 1)!! / prod_{j<m} (d + 2j) (docs/math.md, section 2).
     Gaussian N(0, I_d/d): E[(u.x)^(2m)] = (2m - 1)!! / d^m. Odd moments vanish.
     """
     if k % 2:

@@ -1,6 +1,6 @@
 """Input distributions: uniform on the unit sphere S^(d-1), or Gaussian N(0, I_d / d).
 
-Both have E[x x^T] = I_d / d, so ||x|| is about 1 either way (MATH.md section 2).
+Both have E[x x^T] = I_d / d, so ||x|| is about 1 either way (docs/math.md, section 2).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Low-rank polynomial targets f*(x) = sum_s alpha_s g_s(u_s . x) (MATH.md section 2).
+"""Low-rank polynomial targets f*(x) = sum_s alpha_s g_s(u_s . x) (docs/math.md, section 2).
 
 ``basis="monomial"``: g_s(t) = c_s t^(p_s), with c_s chosen so E[g_s(u.x)^2] = 1
 (equivalently beta_s = c_s^(1/p_s) u_s and E[(beta_s . x)^(2 p_s)] = 1).

@@ -44,7 +44,8 @@ def unit_MP(A, B):
 
 
 def naive(spec, X, Y):
-    """Straightforward numpy evaluation of MATH.md sections 3-4 (dense, broadcasting)."""
+    """Straightforward numpy evaluation of docs/math.md, sections 3-4 (dense,
+    broadcasting)."""
     s2 = spec.bias**2
     if spec.representation is None:
         Xa = np.hstack([X, np.full((len(X), 1), spec.bias)])

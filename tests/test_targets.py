@@ -85,7 +85,8 @@ def test_monomial_terms_have_unit_second_moment(dist):
 
 
 def test_sphere_fourth_moment_formula():
-    # MATH.md: E[(u.x)^(2k)] = (2k-1)!! / prod_{j<k} (d + 2j); the normalised monomial
+    # docs/math.md, section 2: E[(u.x)^(2k)] = (2k-1)!! / prod_{j<k} (d + 2j); the
+    # normalised monomial
     # of degree 2 therefore has mean E[t^2] / sqrt(E[t^4]) = (1/d) / sqrt(3 / (d (d+2))).
     d = 9
     f = LowRankPolynomial(d, 2, 1, coefficients=[1.0], seed=0)

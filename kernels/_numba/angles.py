@@ -1,13 +1,13 @@
 """Arc-cosine functions J_n and a stable angle: numba scalar helpers (part of the leaf).
 
 Gaussian expectations of the relu family (Cho & Saul, "Kernel Methods for Deep Learning",
-NIPS 2009, eq. 1-3): for w ~ N(0, I) and vectors a, b at angle theta,
+NIPS 2009, eq. 1-3): for w ~ N(0, I) and vectors a, b at angle theta::
 
     E[relu(w.a)^n relu(w.b)^n] = |a|^n |b|^n J_n(theta) / (2 pi),
     J_n(theta) = (-1)^n sin(theta)^(2n+1) ((1/sin theta) d/dtheta)^n ((pi - theta)/sin theta),
 
 with relu^0 = step (1{t >= 0}). Expanding the derivative (done once, exactly, with rational
-arithmetic) gives J_n = (pi - theta) A_n(cos theta) + sin(theta) B_n(cos theta):
+arithmetic) gives J_n = (pi - theta) A_n(cos theta) + sin(theta) B_n(cos theta)::
 
     J_0 = pi - theta
     J_1 = sin t + (pi - t) cos t
@@ -18,8 +18,8 @@ arithmetic) gives J_n = (pi - theta) A_n(cos theta) + sin(theta) B_n(cos theta):
 (J_0..J_3 as printed in Cho & Saul; J_4 from their eq. 3.)
 
 Numerics. The angle never comes from arccos of a rounded cosine (which loses half the
-digits near theta = 0 and theta = pi). For unit vectors u, v with M = |u - v|^2 and
-P = |u + v|^2, both computed from the vectors themselves,
+digits near theta = 0 and theta = pi). For unit vectors u, v with ``M = |u - v|^2`` and
+``P = |u + v|^2``, both computed from the vectors themselves::
 
     theta = 2 atan2(sqrt M, sqrt P),   pi - theta = 2 atan2(sqrt P, sqrt M),
     cos theta = (P - M) / (P + M),     sin theta = 2 sqrt(M P) / (P + M),
@@ -28,7 +28,7 @@ all accurate to a few ulps relative, including the diagonal (M = 0 exactly) and 
 (anti)parallel pairs. Near theta = pi the two terms of J_n (n >= 1) cancel (J_n ~ phi^(2n+1)
 with phi = pi - theta); there a Taylor series in phi, derived exactly from A_n and B_n, is used.
 ``atan`` is a branch-free Cephes rational approximation so that loops over it vectorise.
-Where the cosine alone is accurate enough (|cos| <= 0.9, far from both poles),
+Where the cosine alone is accurate enough (``|cos| <= 0.9``, far from both poles),
 ``pi - theta = pi/2 + asin(cos)`` with ``asin_abs``: a branch-free polynomial with no division
 (a Chebyshev-economised Taylor series, derived exactly at import), so the Gram loops' hot path
 costs two square roots and a dozen fused multiply-adds per pair.

@@ -3,15 +3,15 @@
 A kernel of this package is evaluated per pair (x, y) in three stages, each a small function
 here (the tile loops in :mod:`.tiles` call them; no formula is written twice):
 
-1. geometry: unit (augmented) vectors u, v with M = |u - v|^2, P = |u + v|^2 and the norms
+1. geometry: unit (augmented) vectors u, v with ``M = |u - v|^2``, ``P = |u + v|^2`` and the norms
    (computed by the loops);
-2. an optional fixed infinite-width layer phi (the neural representation, MATH.md section 3):
-   (M, P, |a|, |b|) -> (G(x,y), G(x,x), G(y,y), |phi_x - phi_y|^2, |phi_x + phi_y|^2), then back
-   to a unit geometry of the feature vectors with the trained layer's bias (:func:`to_unit`)
+2. an optional fixed infinite-width layer phi (the neural representation, docs/math.md, section 3):
+   ``(M, P, |a|, |b|) -> (G(x,y), G(x,x), G(y,y), |phi_x - phi_y|^2, |phi_x + phi_y|^2)``, then back
+   to a unit geometry of the feature vectors with the trained layer's bias (``to_unit``)
    -- the neural-tangents way of composing a fixed layer's NNGP into a trained layer
    (Novak et al., "Neural Tangents", ICLR 2020);
 3. the trained layer's readout: K_L = (a.b) E[s' s'], K_NTK = E[s s] + K_L,
-   K_Q = (a.b)^2 / 4 E[s'' s''] (MATH.md section 4), closed form for s = relu^k / k!
+   K_Q = (a.b)^2 / 4 E[s'' s''] (docs/math.md, section 4), closed form for s = relu^k / k!
    (Cho & Saul 2009) or a Mehler sum for smooth activations (Daniely, Frostig & Singer 2016).
 
 Codes (small ints, the only thing the loops branch on): ``READ_*`` the readout, ``FAM_*`` the

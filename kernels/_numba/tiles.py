@@ -5,8 +5,8 @@ rows two at a time:
 
 1. cosines c = u.v of the unit (augmented) rows against the tile's columns, from a numba dot
    (``_cosines2``) or, for wide inputs, one BLAS product per tile (``_cosines_blas``); from
-   them M = |u - v|^2 = 2 - 2c and P = 2 + 2c where |c| <= 0.9 (both then >= 0.2, so the
-   rounding of c, a few 1e-16 absolute, is a few 1e-15 of them). Only pairs with |c| > 0.9
+   them ``M = |u - v|^2 = 2 - 2c`` and ``P = 2 + 2c`` where ``|c| <= 0.9`` (both then >= 0.2, so the
+   rounding of c, a few 1e-16 absolute, is a few 1e-15 of them). Only pairs with ``|c| > 0.9``
    (the diagonal, nearly (anti)parallel points; rare for data in general position) sum M and
    P exactly from the vectors, so the angle is stable everywhere for the price of one dot
    product per pair. With at most 4 coordinates M and P are summed exactly for every pair;
