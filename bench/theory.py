@@ -175,7 +175,7 @@ def kernel_spectrum(kappa, d: int, l_max: int, *, l_far: int | None = None,
     """mu_0..mu_L of ``kappa`` on S^(d-1) and rigorous bounds on the degrees above L.
 
     The degrees L < l <= ``l_far`` are summed term by term (non-negative terms, each padded
-    by its quadrature error estimate |mu_l(n nodes) - mu_l(2n nodes)|); above ``l_far`` the
+    by its quadrature error estimate ``|mu_l(n nodes) - mu_l(2n nodes)|``); above ``l_far`` the
     remaining trace T = kappa(1) - sum_{l<=l_far} N mu_l (padded the same way) bounds both
     sum N mu_l <= T and sum N mu_l^2 <= T^2 / N(d, l_far + 1) (N(d, l) is non-decreasing in l,
     and mu_l >= 0 for a positive-definite kernel). The bounds are rigorous up to the

@@ -12,7 +12,7 @@ E_x[P_l(u.x) P_k(v.x)] = delta_lk P_l(u.v) / N(d, l) gives the error degree by d
 Summed over l this is a'Ma - 2a'b + ||f*||^2 with M_ij = sum_l N_l mu_l^2 P_l(x_i.x_j) and
 b_i = sum_l mu_l f*_l(x_i). Summed naively it loses digits: the three terms are O(1) while
 their sum (the error) is small, and each term is a sum of products of large coefficients a_i
-(||a|| ~ 1e5 for smooth kernels at ridge 1e-6) whose rounding is eps * |a|'|M||a|.
+(||a|| ~ 1e5 for smooth kernels at ridge 1e-6) whose rounding is ``eps |a|' |M| |a|``.
 
 Stable formulation used here (every term is a square of a difference or a PSD form):
 
@@ -25,15 +25,15 @@ Stable formulation used here (every term is a square of a difference or a PSD fo
   satisfies psi(x).psi(y) = P_l(x.y). Then P_l f_hat = mu_l N_l (Psi'a).psi and
   f*_l = (sum_s w_s psi(u_s)).psi with f*_l(x) = sum_s w_s P_l(u_s.x) (the target's zonal
   weights), so ``e_l = ||mu_l N_l Psi'a - sum_s w_s psi(u_s)||^2 / N_l``: the difference of
-  two N_l-vectors is formed first, then squared. Rounding enters as eps |Psi|'|a| (not its
+  two N_l-vectors is formed first, then squared. Rounding enters as ``eps |Psi|' |a|`` (not its
   square), as in a Monte Carlo estimate, but without sampling error.
 * **The other degrees**: one PSD form a'M_Q a with
   M_Q = sum_{l in Q} N_l mu_l^2 P_l(XX') built in one pass (numba), minus 2 a'b_Q plus
   ||f*_Q||^2 for the target's degrees among them. Their eigenvalues are small
-  (mu_l N_l <= kappa(1)), so eps |a|'|M_Q||a| stays far below the error; the result carries
+  (mu_l N_l <= kappa(1)), so ``eps |a|' |M_Q| |a|`` stays far below the error; the result carries
   an estimate of that rounding (``rounding``).
 * **Degrees above L = len(kernel_eigenvalues) - 1** are dropped with a rigorous bound:
-  their contribution is sum_{l>L} N_l mu_l^2 a'P_l a <= S_L ||a||_1^2 (|P_l| <= 1 on [-1, 1]),
+  their contribution is sum_{l>L} N_l mu_l^2 a'P_l a <= S_L ``||a||_1^2`` (``|P_l| <= 1`` on [-1, 1]),
   S_L = sum_{l>L} N_l mu_l^2 (``tail_power``; from ``tail_trace`` T_L = sum_{l>L} N_l mu_l =
   kappa(1) - sum_{l<=L} N_l mu_l one gets S_L <= T_L^2 / N(d, L+1), since N(d, l) is
   non-decreasing in l). The target has no degree above L, so the exact error lies in
@@ -46,7 +46,7 @@ n = 2000 and 1.4e-9 to 2e-9 at d = 12, n = 2500, where the naive float64 sum is 
 1.3e-6 to 1.4e-5; the residual is the problem's own conditioning (moving the float64 points
 onto the sphere within their rounding changes the error by as much). Against Monte Carlo with
 10^6 test points (d = 10, n = 2000, ridges 1e-6 and 1, relu NTK, K_Q with relu^2, softplus
-NTK, shifted-sigmoid K_Q; ``python -m hierlearn.bench.population_check``): every |z| < 2.
+NTK, shifted-sigmoid K_Q; ``python -m hierlearn.bench.population_check``): every ``|z| < 2``.
 Cost at n = 6000, d = 12 (relu NTK, L = 40): building 0.4x one Cholesky of the Gram,
 evaluating 7 coefficient vectors 0.13x (same run).
 """
