@@ -27,7 +27,6 @@ import importlib
 import importlib.util
 import os
 import shlex
-import shutil
 import sys
 from pathlib import Path
 
@@ -38,6 +37,8 @@ _BENCHMARKS = {
     "solvers": ("hierlearn.bench.solvers_bench", "kernel-ridge solver benchmark"),
     "quadnet": ("hierlearn.bench.quadnet_bench", "Quad-Net training benchmark"),
     "pcg": ("hierlearn.bench.pcg_bench", "matrix-free kernel ridge benchmark"),
+    "population": ("hierlearn.bench.population_check",
+                   "exact population error against Monte Carlo"),
 }
 PROG = "hierlearn"
 
@@ -106,6 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--n-boot", type=_args.int_range(1, 100_000), default=200,
                      help="bootstrap replicates")
     rep.add_argument("--no-theory", action="store_true", help="skip the theory overlays")
+    rep.add_argument("--formats", type=_args.choice_list(("png", "pdf", "svg")),
+                     default=["png", "pdf"], metavar="F1,F2",
+                     help="figure formats (png, pdf, svg; default png,pdf)")
     pre = sub.add_parser("presets", parents=[common],
                          help="list the bundled presets (--show NAME prints one)")
     pre.add_argument("--show", metavar="NAME", default=None, help="print preset NAME's file")
@@ -239,41 +243,21 @@ def _cmd_run(args, argv) -> int:
     return rc
 
 
-_EPS_FILES = ("table.md", "table.csv", "nstar.csv", "nstar.png")
-
-
-def _report(results_dir, *, eps, n_boot, theory) -> int:
-    """Report every eps (the stored spec's unless given). With several, each one's table and
-    n* figure are also kept as NAME_eps{eps}.EXT; the plain names hold the first eps."""
-    from .config import ConfigError, eps_values
+def _report(results_dir, *, eps, n_boot, theory, formats=("png", "pdf")) -> int:
+    """Report every eps (the stored spec's unless given) in one pass: nstar.csv and
+    slopes.csv carry a row per eps; the table and the n* figure are at the first eps."""
     from .execute import warnings_above_bar
     from .figures import report
-    from .store import ResultStore
 
     with warnings_above_bar():
-        if eps is None:
-            spec = ResultStore(results_dir).read_spec() or {}
-            try:
-                eps = eps_values(spec)
-            except ConfigError as exc:
-                raise ConfigError(f"{results_dir}/spec.json: {exc} (pass --eps)") from None
-        root = Path(results_dir)
-        for i, e in enumerate(eps[1:] + eps[:1]):
-            last = i == len(eps) - 1
-            try:
-                res = report(results_dir, eps=e, n_boot=n_boot, theory=theory and last)
-            except FileNotFoundError as exc:
-                return _fail(str(exc))
-            print(res["markdown"])
-            if len(eps) > 1:
-                for name in _EPS_FILES:
-                    src = root / name
-                    if src.is_file():
-                        dst = root / f"{src.stem}_eps{e:g}{src.suffix}"
-                        shutil.copyfile(src, dst)
-                        print(f"wrote {dst}")
-    for key in ("learning_curves", "nstar_png", "table_md", "table_csv", "results"):
-        print(f"wrote {res[key]}")
+        try:
+            res = report(results_dir, eps=eps, n_boot=n_boot, theory=theory, formats=formats)
+        except FileNotFoundError as exc:
+            return _fail(str(exc))
+    print(res["markdown"])
+    for path in [res[k] for k in ("results", "nstar_csv", "slopes_csv", "table_md")] \
+            + list(res["figures"]):
+        print(f"wrote {path}")
     return 0
 
 
@@ -284,7 +268,7 @@ def _dispatch(args, argv) -> int:
         if not Path(args.results_dir).is_dir():
             return _fail(f"results directory {args.results_dir!r} does not exist")
         return _report(args.results_dir, eps=args.eps, n_boot=args.n_boot,
-                       theory=not args.no_theory)
+                       theory=not args.no_theory, formats=tuple(args.formats))
     return _cmd_run(args, argv)
 
 
