@@ -113,6 +113,9 @@ _ATTRS_DOC = """
         The candidate strengths in the path's order (largest first);
         ``validation_scores_`` holds their validation mean squared errors (in units of y),
         or None when a single value was given.
+    validation_indices_ : ndarray of int or None
+        Rows of X held out to choose ``reg`` (fitted on the others, then refitted on all);
+        None when a single value was given.
     penalty_share_ : float
         ``reg * penalty(W) / (data term + reg * penalty(W))`` at the returned W, on all
         samples (0 when reg = 0; for randomized fits the data term is that of the
