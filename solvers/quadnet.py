@@ -62,9 +62,9 @@ _COMMON_PARAMS_DOC = """
         Most iterations (L-BFGS-B) or steps (GD) of each fit; the number of SGD steps.
     tol : float, default=1e-3
         A fit stops when its objective fell by at most ``tol`` times its current value over
-        the last 10 iterations (values below 1e-3 of the zero predictor's loss count as
-        1e-3 of it). The default ends fits on the sweep presets' problems well before
-        ``max_iter``.
+        the last 10 iterations (values below 0.1 of the zero predictor's loss count as 0.1
+        of it: 1 for standardised targets). The default ends fits on the sweep presets'
+        problems before ``max_iter``, interpolating or not.
     validation_fraction : float in (0, 1), default=0.2
         Share of samples held out to choose ``reg`` when a grid (or "auto") is given. The
         split is stable as n grows: for data whose first rows stay the same (a learning
