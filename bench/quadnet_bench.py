@@ -182,7 +182,9 @@ def planted_fit(*, n=400, m=512, D=40, references=500, out=print):
     plain = _best(lambda: ref(W), 5)
     with limit_threads(1):
         plain1 = _best(lambda: ref(W), 5)
-    QuadNetRegressor(8, reg=0.0, max_iter=2).fit(Z[:10], y[:10])  # compile outside the timing
+    with warnings.catch_warnings():  # compile the numba kernels outside the timing
+        warnings.simplefilter("ignore")
+        QuadNetRegressor(8, reg=0.0, max_iter=2).fit(Z[:10], y[:10])
     t0 = time.perf_counter()
     est = QuadNetRegressor(m, reg="auto", random_state=0).fit(Z, y)
     wall = time.perf_counter() - t0

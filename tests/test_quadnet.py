@@ -431,6 +431,20 @@ def test_bench_runs_and_reports_ratios(capsys):
     np.testing.assert_allclose(g.ravel(), g2, rtol=1e-10, atol=1e-14)
 
 
+def test_bench_threads_sweep_and_preset_timing_run(tmp_path, capsys):
+    from hierlearn.bench import quadnet_bench
+
+    quadnet_bench.threads_sweep(m=8, D=4, ns=(8, 16), iters=2, repeat=1)
+    out = capsys.readouterr().out
+    assert "1/all" in out and ("suggested" in out or "one thread throughout" in out)
+    spec = tmp_path / "tiny.toml"
+    spec.write_text('name = "tiny"\nseeds = [0]\nd = [4]\n[n_grid]\nvalues = [24, 32]\n'
+                    '[[models]]\nmodel = "quadnet"\ninput = "raw"\nwidth = 8\n')
+    total = quadnet_bench.preset_timing(str(spec), n_test=50)
+    out = capsys.readouterr().out
+    assert total > 0 and "raw d=4 seed=0" in out and "n_test = 50" in out
+
+
 @pytest.mark.parametrize("argv, match", [
     (["--sizes", "10,3,4"], "width m must be even"),
     (["--sizes", "10,4"], "expected n,m,D"),
