@@ -209,6 +209,7 @@ def _small_problem(n=60, D=5, seed=0):
     return Z, y
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_same_random_state_same_weights_and_different_differs():
     Z, y = _small_problem()
     a = QuadNetRegressor(20, random_state=5, max_iter=50).fit(Z, y)
@@ -231,6 +232,7 @@ def test_deprecated_seed_warns_and_equals_random_state():
     assert "seed" not in repr(QuadNetRegressor())  # the default is not shown
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @pytest.mark.parametrize("make", [
     lambda: np.random.RandomState(3), lambda: np.random.default_rng(3),
     lambda: np.random.SeedSequence(3)])
@@ -322,6 +324,7 @@ def test_huber_loss_resists_outliers():
     assert np.mean((hu.predict(Z[clean]) - y[clean]) ** 2) < np.mean((sq.predict(Z[clean]) - y[clean]) ** 2)
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_input_bias_appends_a_constant_coordinate():
     Z, y = _small_problem()
     est = QuadNetRegressor(10, input_bias=0.5, reg=0.0, random_state=0, max_iter=100).fit(Z, y)
