@@ -47,7 +47,7 @@ def representation_from_config(config, *, random_state=None):
 def net_from_config(config, *, random_state=None):
     """The (unfitted) trained network of a ``quadnet`` or ``linnet`` job."""
     cls = QuadNetRegressor if config["model"] == "quadnet" else LinearizedNetRegressor
-    kw = {"activation": config["activation"], "reg": config["regs"], "seed": random_state,
+    kw = {"activation": config["activation"], "reg": config["regs"], "random_state": random_state,
           "max_iter": config["max_iter"], "validation_fraction": config["val_fraction"]}
     if config.get("init_scale") is not None:
         kw["init_scale"] = config["init_scale"]

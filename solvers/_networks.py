@@ -2,10 +2,12 @@
 
 The formulas are those of docs/math.md, sections 4-5.
 
-Everything here is plain numpy on whole batches: one forward or backward pass of a Taylor
-model costs two ``n x m x D`` matrix products (``Z @ W.T`` and ``G.T @ Z``) plus a few
-elementwise passes over an ``n x m`` array; there are no Python loops over samples or
-neurons. The estimators in :mod:`solvers.quadnet` drive these objects with an optimizer.
+Whole batches, no Python loops over samples or neurons: one forward and backward pass of a
+Taylor model costs two ``n x m x D`` matrix products (``Z @ W.T`` and ``G.T @ Z``) and one
+fused elementwise pass over an ``n x m`` array (:mod:`solvers._fused`). The estimators in
+:mod:`solvers.quadnet` drive :class:`Objective` with the optimizers of
+:mod:`solvers._optimize`; :func:`taylor_diagnostics` says how far a trained ``W`` is from
+the regime where ``f_Q`` describes the network.
 
 Conventions
 -----------
@@ -21,17 +23,21 @@ opposite signs, so ``f(W0) = 0``. Only the movement ``W`` (shape ``(m, D)``) tra
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from hierlearn.kernels.activations import Activation, get_activation
+
+from ._fused import taylor_pass, taylor_rows
 
 __all__ = [
     "TwoLayerNet",
     "Objective",
     "norm24",
     "loss_value_and_derivative",
+    "taylor_diagnostics",
+    "DIAGNOSTIC_NAMES",
     "MODELS",
     "LOSSES",
     "PENALTIES",
@@ -189,14 +195,47 @@ class TwoLayerNet:
         return self.full(Z, W * signs[:, None])
 
 
-@dataclass
+def taylor_diagnostics(net: TwoLayerNet, Z: np.ndarray, W: np.ndarray) -> dict:
+    """How far the trained movement ``W`` is from the regime where ``f_Q`` is the network.
+
+    Parameters
+    ----------
+    net : TwoLayerNet
+    Z : ndarray of shape (n, D)
+        Inputs to evaluate the gap on (the training points, as the estimators do).
+    W : ndarray of shape (m, D)
+
+    Returns
+    -------
+    dict
+        ``movement_median``, ``movement_max``: median and max over neurons of
+        ``||w_r|| / ||w0_r||`` (Taylor models describe the network when these are small);
+        ``norm24``: ``||W||_{2,4}``; ``taylor_gap``: ``||E_S f(W0 + S W) - f_Q(W)|| /
+        ||f_Q(W)||`` over the rows of ``Z`` (Euclidean norms of the length-n vectors; the
+        sign average is exact, see :meth:`TwoLayerNet.sign_averaged`; NaN when f_Q = 0).
+    """
+    ratio = np.linalg.norm(W, axis=1) / np.linalg.norm(net.W0, axis=1)
+    fq = net.quadratic(Z, W)
+    fs = net.sign_averaged(Z, W)
+    denom = float(np.linalg.norm(fq))
+    gap = float(np.linalg.norm(fs - fq)) / denom if denom > 0 else float("nan")
+    return {"movement_median": float(np.median(ratio)), "movement_max": float(np.max(ratio)),
+            "norm24": norm24(W), "taylor_gap": gap}
+
+
+#: Keys of :func:`taylor_diagnostics`, in the order the estimators report them.
+DIAGNOSTIC_NAMES = ("movement_median", "movement_max", "norm24", "taylor_gap")
+
+
 class Objective:
     """``(1/n) sum_i loss(model(z_i), y_i) + reg * penalty(W)`` and its gradient in ``W``.
 
     The features of ``W0`` that never change (``sigma'(Z W0^T)`` or ``sigma''(Z W0^T)``
-    times ``a / sqrt m``) are computed once; each call then costs two matrix products.
+    times ``a / sqrt m``) are computed once; each call then costs two matrix products and
+    one fused elementwise pass (Taylor models), written into a buffer allocated once.
+    ``reg`` may be changed between calls (a regularisation path reuses one objective).
     Seconds spent inside matrix products are accumulated in ``matmul_seconds`` (and all
-    seconds inside calls in ``call_seconds``) so benchmarks can report BLAS's share.
+    seconds inside calls in ``call_seconds``; calls in ``n_calls``).
 
     Parameters
     ----------
@@ -214,91 +253,76 @@ class Objective:
         ``||W||_{2,4}^8`` or ``||W||_F^2``.
     """
 
-    net: TwoLayerNet
-    Z: np.ndarray
-    y: np.ndarray
-    model: str = "quadratic"
-    loss: str = "squared"
-    delta: float = 1.0
-    reg: float = 0.0
-    penalty: str = "norm24"
-    matmul_seconds: float = field(default=0.0, init=False)
-    call_seconds: float = field(default=0.0, init=False)
-    n_calls: int = field(default=0, init=False)
-
-    def __post_init__(self):
-        if self.model not in MODELS:
-            raise ValueError(f"unknown model {self.model!r}; expected one of {list(MODELS)}")
-        if self.penalty not in PENALTIES:
-            raise ValueError(f"unknown penalty {self.penalty!r}; expected one of {list(PENALTIES)}")
+    def __init__(self, net: TwoLayerNet, Z, y, model: str = "quadratic", loss: str = "squared",
+                 delta: float = 1.0, reg: float = 0.0, penalty: str = "norm24"):
+        if model not in MODELS:
+            raise ValueError(f"unknown model {model!r}; expected one of {list(MODELS)}")
+        if loss not in LOSSES:
+            raise ValueError(f"unknown loss {loss!r}; expected one of {list(LOSSES)}")
+        if penalty not in PENALTIES:
+            raise ValueError(f"unknown penalty {penalty!r}; expected one of {list(PENALTIES)}")
+        self.net, self.model, self.loss, self.penalty = net, model, loss, penalty
+        self.delta, self.reg = float(delta), float(reg)
+        self.Z = np.ascontiguousarray(Z, dtype=np.float64)
+        self.y = np.ascontiguousarray(y, dtype=np.float64)
+        self.shape = net.W0.shape
+        self.matmul_seconds = self.call_seconds = 0.0
+        self.n_calls = 0
         t0 = time.perf_counter()
-        P0 = self.Z @ self.net.W0.T
+        P0 = self.Z @ net.W0.T
         self.matmul_seconds += time.perf_counter() - t0
-        act = self.net.activation
-        c = self.net.coef
-        if self.model == "linear":
+        act, c = net.activation, net.coef
+        if model == "linear":
             self._C = act.d1(P0) * c
-        elif self.model == "quadratic":
+        elif model == "quadratic":
             self._C = act.d2(P0) * (0.5 * c)
         else:
             self._P0 = P0
             self._f0 = act.fn(P0) @ c
+        self._P = np.empty((self.Z.shape[0], self.shape[0]))  # Z W^T, then the backward weights
         self.precompute_seconds = time.perf_counter() - t0
-        self.shape = self.net.W0.shape
 
     def penalty_value_and_grad(self, W: np.ndarray):
         """``penalty(W)`` and its gradient."""
         if self.penalty == "fro":
             return float(np.sum(W * W)), 2.0 * W
         sq = np.einsum("ij,ij->i", W, W)
-        s4 = float(np.sum(sq * sq))
+        s4 = float(sq @ sq)
         # d/dW (sum_r |w_r|^4)^2 = 2 s4 * 4 |w_r|^2 w_r
         return s4 * s4, (8.0 * s4) * sq[:, None] * W
 
+    def penalty_value(self, W: np.ndarray) -> float:
+        """``penalty(W)`` (not multiplied by ``reg``)."""
+        return self.penalty_value_and_grad(W)[0]
+
     def predict(self, W: np.ndarray, signs: np.ndarray | None = None) -> np.ndarray:
-        """Model outputs on the training inputs (no gradient, not timed)."""
+        """Model outputs on the inputs ``Z`` (no gradient, not timed)."""
         P = self.Z @ W.T
-        if self.model == "linear":
-            return np.einsum("ij,ij->i", self._C, P)
-        if self.model == "quadratic":
-            return np.einsum("ij,ij->i", self._C * P, P)
+        if self.model in ("linear", "quadratic"):
+            return taylor_rows(P, self._C, self.model == "quadratic", np.empty(len(P)))
         sgn = np.ones(self.shape[0]) if signs is None else signs
         return self.net.activation.fn(self._P0 + P * sgn) @ self.net.coef - self._f0
+
+    def loss_value(self, W: np.ndarray, signs: np.ndarray | None = None) -> float:
+        """The data term ``(1/n) sum_i loss(model(z_i), y_i)`` alone."""
+        r = self.predict(W, signs) - self.y
+        return float(np.mean(loss_value_and_derivative(r, self.loss, self.delta)[0]))
 
     def __call__(self, w_flat: np.ndarray, signs: np.ndarray | None = None):
         """Objective value and gradient (flattened like ``w_flat``)."""
         t_call = time.perf_counter()
         W = w_flat.reshape(self.shape)
-        Z = self.Z
-        n = Z.shape[0]
-        t0 = time.perf_counter()
-        P = Z @ W.T
-        mm = time.perf_counter() - t0
-        if self.model == "linear":
-            f = np.einsum("ij,ij->i", self._C, P)
-        elif self.model == "quadratic":
-            G = self._C * P  # reused below as the backward weights
-            f = np.einsum("ij,ij->i", G, P)
+        P = self._P
+        np.matmul(self.Z, W.T, out=P)
+        mm = time.perf_counter() - t_call
+        if self.model == "full":
+            obj = self._full_pass(P, signs)
         else:
-            sgn = np.ones(self.shape[0]) if signs is None else signs
-            P *= sgn
-            P += self._P0
-            act = self.net.activation
-            f = act.fn(P) @ self.net.coef - self._f0
-        value, deriv = loss_value_and_derivative(f - self.y, self.loss, self.delta)
-        g = deriv / n
-        if self.model == "linear":
-            G = self._C * g[:, None]
-        elif self.model == "quadratic":
-            G *= (2.0 * g)[:, None]
-        else:
-            G = act.d1(P)
-            G *= g[:, None]
-            G *= self.net.coef * sgn
+            obj = taylor_pass(P, self._C, self.y, self.model == "quadratic",
+                              self.loss == "huber", self.delta)
         t0 = time.perf_counter()
-        grad = G.T @ Z
+        grad = P.T @ self.Z
         mm += time.perf_counter() - t0
-        obj = float(np.mean(value))
         if self.reg > 0:
             pv, pg = self.penalty_value_and_grad(W)
             obj += self.reg * pv
@@ -306,4 +330,18 @@ class Objective:
         self.matmul_seconds += mm
         self.call_seconds += time.perf_counter() - t_call
         self.n_calls += 1
-        return obj, grad.ravel()
+        return float(obj), grad.ravel()
+
+    def _full_pass(self, P, signs):
+        """Network at ``W0 + S W``: mean loss, and ``P`` overwritten with the backward weights."""
+        act, c = self.net.activation, self.net.coef
+        sgn = np.ones(self.shape[0]) if signs is None else signs
+        P *= sgn
+        P += self._P0
+        f = act.fn(P) @ c - self._f0
+        value, deriv = loss_value_and_derivative(f - self.y, self.loss, self.delta)
+        G = act.d1(P)
+        G *= (deriv / len(self.y))[:, None]
+        G *= c * sgn
+        P[...] = G
+        return float(np.mean(value))

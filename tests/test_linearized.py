@@ -3,7 +3,6 @@ ridge at the same width and seed; GD agrees; scikit-learn compliance; errors."""
 
 from __future__ import annotations
 
-import inspect
 import warnings
 
 import numpy as np
@@ -49,7 +48,7 @@ def _krr(est, X, y, Xt, ridge):
 def test_ridge_solution_is_random_feature_kl_kernel_ridge(act):
     X, y, Xt = _data()
     reg = 1e-3
-    est = LinearizedNetRegressor(30, activation=act, reg=reg, seed=3, max_iter=20000, tol=1e-15,
+    est = LinearizedNetRegressor(30, activation=act, reg=reg, random_state=3, max_iter=20000, tol=1e-15,
                                  fit_intercept=False, standardize=False)
     with warnings.catch_warnings():
         # L-BFGS-B may stop on "ABNORMAL" line search at machine precision, not a failure
@@ -64,7 +63,7 @@ def test_ridge_agreement_with_centring_and_scaling():
     """Defaults centre and standardise y: the solution is KRR on centred y, ridge n * reg."""
     X, y, Xt = _data(seed=1)
     reg = 1e-2
-    est = LinearizedNetRegressor(20, reg=reg, seed=4, max_iter=20000, tol=1e-15)
+    est = LinearizedNetRegressor(20, reg=reg, random_state=4, max_iter=20000, tol=1e-15)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         est.fit(X, y)
@@ -75,7 +74,7 @@ def test_ridge_agreement_with_centring_and_scaling():
 def test_gd_converges_to_the_same_ridge_solution():
     X, y, Xt = _data(n=50, seed=2)
     reg = 1e-2
-    kw = dict(reg=reg, seed=5, fit_intercept=False, standardize=False, tol=1e-14)
+    kw = dict(reg=reg, random_state=5, fit_intercept=False, standardize=False, tol=1e-14)
     gd = LinearizedNetRegressor(16, optimizer="gd", momentum=0.5, max_iter=20000, **kw)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -86,30 +85,34 @@ def test_gd_converges_to_the_same_ridge_solution():
     assert np.all(np.diff(gd.loss_curve_) <= 1e-12)
 
 
-def test_against_kernels_ntk_gram_when_sampling_matches():
-    """If kernels.ntk_gram(width=m, seed=s) draws the same w0 rows as this network (it need
-    not: this network duplicates each of m/2 draws for the +- pair), compare to it too."""
-    from hierlearn import kernels
-    fn = getattr(kernels, "ntk_gram", None)
-    if fn is None or not {"width", "seed"} <= set(inspect.signature(fn).parameters):
-        pytest.skip("kernels.ntk_gram with width/seed not available")
-    X, y, Xt = _data(n=30)
-    est = LinearizedNetRegressor(20, activation="relu", reg=1e-3, seed=0, max_iter=5,
-                                 fit_intercept=False, standardize=False)
+def test_ridge_solution_is_kernels_ntk_gram_random_feature_ridge():
+    """The documented equivalence through the public functional API: the network's m/2
+    distinct w0 rows are the first draws of the W0 stream of ``random_state`` (child 0 of
+    its SeedSequence), which ``kernels.ntk_gram(width=m // 2, seed=<that stream>)`` draws
+    too; duplicating rows for the +- pairs leaves the 1/m-normalised K_L unchanged. So the
+    fitted predictions are kernel ridge with that Gram and ridge n * reg."""
+    from hierlearn.kernels import ntk_gram
+
+    X, y, Xt = _data(n=40)
+    m, reg, state = 20, 1e-3, 11
+    est = LinearizedNetRegressor(m, activation="relu", reg=reg, random_state=state,
+                                 max_iter=20000, tol=1e-15, fit_intercept=False,
+                                 standardize=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         est.fit(X, y)
-    act = get_activation("relu")
-    mine = (act.d1(X @ est.W0_.T) @ act.d1(X @ est.W0_.T).T / 20) * (X @ X.T)
-    theirs = None
-    for seed in (0,):
-        try:
-            theirs = np.asarray(fn(X, activation="relu", trained="first", width=20, seed=seed))
-        except Exception as exc:  # pragma: no cover - depends on the other module's state
-            pytest.skip(f"kernels.ntk_gram failed: {exc!r}")
-    if theirs is None or theirs.shape != mine.shape or not np.allclose(theirs, mine, rtol=1e-8):
-        pytest.skip("kernels.ntk_gram uses a different w0 sampling convention")
-    np.testing.assert_allclose(theirs, mine, rtol=1e-8)
+    stream = lambda: np.random.SeedSequence(state).spawn(1)[0]  # noqa: E731
+    K = ntk_gram(X, activation="relu", trained="first", width=m // 2, seed=stream())
+    Kt = ntk_gram(Xt, X, activation="relu", trained="first", width=m // 2, seed=stream())
+    np.testing.assert_allclose(K, _gram_of(est, X, X), rtol=1e-10, atol=1e-13)
+    expect = Kt @ solve(K + len(X) * reg * np.eye(len(X)), y, assume_a="pos")
+    np.testing.assert_allclose(est.predict(Xt), expect, rtol=1e-5, atol=1e-6 * np.abs(expect).max())
+
+
+def _gram_of(est, A, B):
+    act = get_activation(est.activation)
+    m = est.W0_.shape[0]
+    return (act.d1(A @ est.W0_.T) @ act.d1(B @ est.W0_.T).T / m) * (A @ B.T)
 
 
 def test_random_feature_kl_converges_to_closed_form():
@@ -117,7 +120,7 @@ def test_random_feature_kl_converges_to_closed_form():
     infinite-width K_L = (x.y) (pi - theta) / (2 pi) for relu (sigma' = step)."""
     X, y, _ = _data(n=12, D=5)
     m = 40000
-    est = LinearizedNetRegressor(m, activation="relu", reg=1e-3, seed=0, max_iter=1)
+    est = LinearizedNetRegressor(m, activation="relu", reg=1e-3, random_state=0, max_iter=1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         est.fit(X, y)
@@ -133,22 +136,45 @@ def test_random_feature_kl_converges_to_closed_form():
 
 def test_diagnostics_and_reproducibility():
     X, y, _ = _data()
-    a = LinearizedNetRegressor(10, reg=1e-3, seed=7, max_iter=2000).fit(X, y)
-    b = LinearizedNetRegressor(10, reg=1e-3, seed=7, max_iter=2000).fit(X, y)
+    a = LinearizedNetRegressor(10, reg=1e-3, random_state=7, max_iter=2000).fit(X, y)
+    b = LinearizedNetRegressor(10, reg=1e-3, random_state=7, max_iter=2000).fit(X, y)
     np.testing.assert_array_equal(a.coef_, b.coef_)
     assert a.converged_ and a.loss_curve_[-1] < a.loss_curve_[0]
     assert a.norm24_ == pytest.approx(np.sum(np.sum(a.coef_**2, 1) ** 2) ** 0.25)
     assert a.reg_ == 1e-3 and a.validation_scores_ is None
+    # the Taylor gap of the linearised model: the network against f_L, directly
+    fl = a.net_.linear(X, a.coef_)
+    gap = np.linalg.norm(a.net_.full(X, a.coef_) - fl) / np.linalg.norm(fl)
+    assert a.taylor_gap_ == pytest.approx(gap, rel=1e-12)
+    with pytest.warns(FutureWarning, match="random_state"):
+        c = LinearizedNetRegressor(10, reg=1e-3, seed=7, max_iter=2000).fit(X, y)
+    np.testing.assert_array_equal(c.coef_, a.coef_)
 
 
 def test_auto_reg_grid_scales_with_n():
     X, y, _ = _data()
-    est = LinearizedNetRegressor(10, seed=0, max_iter=300).fit(X, y)
+    est = LinearizedNetRegressor(10, random_state=0, max_iter=300).fit(X, y)
     assert est.reg_ in est.reg_grid_ and est.validation_scores_.shape == est.reg_grid_.shape
     e1 = get_activation("shifted_sigmoid").d1
     t, w = np.polynomial.hermite_e.hermegauss(80)
     m2 = np.sum(w * e1(t) ** 2) / np.sqrt(2 * np.pi)
-    np.testing.assert_allclose(est.reg_grid_ * len(X) / m2, [1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1])
+    n_train = len(X) - est.validation_indices_.size
+    # relative kernel ridges, largest first (the path's order), over the training part
+    np.testing.assert_allclose(est.reg_grid_ * n_train / m2, [1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6],
+                               rtol=1e-12)
+
+
+def test_warm_path_equals_cold_fits():
+    """Convex: every fit along the warm-started path is the unique ridge solution, so the
+    chosen strength refitted cold gives the same weights within the optimizer's tolerance."""
+    X, y, Xt = _data(seed=3)
+    kw = dict(random_state=1, max_iter=20000, tol=1e-14)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        path = LinearizedNetRegressor(12, reg=[1e-1, 1e-2, 1e-3, 1e-4], **kw).fit(X, y)
+        cold = LinearizedNetRegressor(12, reg=path.reg_, **kw).fit(X, y)
+    np.testing.assert_allclose(path.predict(Xt), cold.predict(Xt), rtol=1e-5, atol=1e-6)
+    assert path.timing_["fits"] == 5
 
 
 @pytest.mark.parametrize("params, exc, match", [
@@ -173,10 +199,11 @@ def test_randomized_is_not_a_parameter():
 
 
 @parametrize_with_checks(
-    [LinearizedNetRegressor(8, seed=0, max_iter=50, reg=1e-3),
-     LinearizedNetRegressor(8, seed=0, max_iter=50, reg=1e-3, optimizer="gd", loss="huber")],
+    [LinearizedNetRegressor(),
+     LinearizedNetRegressor(8, max_iter=50, reg=1e-3, optimizer="gd", loss="huber")],
 )
 def test_sklearn_compatible(estimator, check):
+    # default arguments: scikit-learn fixes random_state=0 itself
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         check(estimator)

@@ -49,8 +49,15 @@ TILE_COLS = ((16384, 512), (2048, 256), (0, 128))
 #: Matrix products below this many flops run with one BLAS thread inside optimiser loops:
 #: two-thread OpenBLAS on small products interleaved with other work costs up to 10x here
 #: (a Quad-Net fit with n 400, m 512, D 40: 36.5 s with 2 threads, 3.7 s with 1; 2026-12-01).
-#: Remeasure with ``python -m hierlearn quadnet --threads-sweep``.
-BLAS_SINGLE_THREAD_FLOPS = 2.0e8
+#: Measured 2026-12-01 with ``python -m hierlearn quadnet --threads-sweep`` (20 iterations of
+#: the Quad-Net fit's own L-BFGS on its objective, m = 256, D = 128, n = 32 ... 8192, i.e.
+#: 2.1e6 ... 5.4e8 flops per product; one and two threads alternately, best of 5 each), three
+#: runs on the shared 2-core VM, whose load from other sessions varies by the minute. At load
+#: ~2, two threads won by 1.04-1.2x below 2e7 flops and by 1.4-1.7x from 3.4e7 on; at load
+#: 3-7 one thread won everywhere, by 2-25x below 3.4e7 and by 1.2-2x from 1.3e8 on. The
+#: threshold takes the side of the risk: one thread where a second one gains at most ~1.5x
+#: on a quiet machine but can cost 10x or more on a busy one.
+BLAS_SINGLE_THREAD_FLOPS = 1.0e8
 
 #: Seconds an embedded Dask LocalCluster takes to start (2 workers, 2026-11-26): sweeps
 #: expected to take less than a few times this run serially instead.
