@@ -2,9 +2,9 @@
 
 Run from a checkout::
 
-    python -m hierlearn solvers                       # solves at n 2000 5000 10000, curves at 4000 8000
+    python -m hierlearn solvers               # solves at n = 2000, 5000, 10000; curves 4000, 8000
     python -m hierlearn solvers --skip-solve --curve-n 4000
-    python -m hierlearn solvers --large               # adds the n = 20000 solve
+    python -m hierlearn solvers --large       # adds the n = 20000 solve
 
 Every number is a ratio against a reference timed in the same run (the machine may be
 shared; absolute times are printed for context only). Targets (DESIGN.md, issue 14):
@@ -144,20 +144,21 @@ def bench_curve(n, n_sizes=8, n_ridges=20, repeats=1, reference=True, out=print)
     out(f"# learning curve: n={n}, {len(sizes)} sizes {sizes.tolist()}, {n_ridges} ridges "
         f"1e-4..10, NTK on S^15, noisy degree-2 target (BLAS threads {blas_threads()})")
     out(f"  one Cholesky (scipy cho_factor) at n   {chol:9.3f} s   (solvers.linalg.cho_factor "
-        f"{ours / chol:.2f}x)")
+        f"{ours / chol:.2f}x of it; ratios below are to scipy's, [to ours])")
     full = None
     if reference:
         t_full, full = _timed(lambda: learning_curve(
             K, y, K_test, f_test, selection="validation", method="eigh", **common), 1)
         out(f"  full grid, eigh per size (all three)  {t_full:9.3f} s   "
-            f"{t_full / chol:6.2f}x one Cholesky")
+            f"{t_full / chol:6.2f}x [{t_full / ours:6.2f}x] one Cholesky")
     rows = {}
     for crit in CRITERIA:
         t, table = _timed(lambda: learning_curve(K, y, K_test, f_test, selection=crit,
                                                  method="search", **common), repeats)
         work = table.attrs
-        line = (f"  search, {crit:<10}                   {t:9.3f} s   {t / chol:6.2f}x one "
-                f"Cholesky; {work['cholesky_factorisations']:.2f} factorisations + "
+        line = (f"  search, {crit:<10}                   {t:9.3f} s   {t / chol:6.2f}x "
+                f"[{t / ours:6.2f}x] one Cholesky; {work['cholesky_factorisations']:.2f} "
+                f"factorisations + "
                 f"{work['triangular_inverses']:.2f} inverses at n; {len(table)} of "
                 f"{len(sizes) * n_ridges} (n, ridge) rows")
         if full is not None:
@@ -166,9 +167,9 @@ def bench_curve(n, n_sizes=8, n_ridges=20, repeats=1, reference=True, out=print)
             diff = float(np.max(np.abs(b["test_error"] / a["test_error"] - 1)))
             line += f"; agreement: same ridge {same}/{len(sizes)}, max |dtest| {diff:.1e}"
         out(line)
-        rows[crit] = dict(time=t, ratio=t / chol, **work)
+        rows[crit] = dict(time=t, ratio=t / chol, ratio_ours=t / ours, **work)
     out("  target (issue 14): whole curve with selection <= 6x one Cholesky at n")
-    return dict(one_cholesky=chol, curves=rows)
+    return dict(one_cholesky=chol, one_cholesky_ours=ours, curves=rows)
 
 
 class _ArgumentError(Exception):

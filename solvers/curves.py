@@ -9,7 +9,8 @@ which (n, ridge) pairs they evaluate (``method=``):
 ``"eigh"``
     One symmetric eigendecomposition per size serves every ridge
     (:func:`solvers.ridge.ridge_path`). Cost about ``EIGH_OVER_CHOLESKY * sum_k (n_k/n)^3``
-    factorisations of the largest n: 25 on 8 log-spaced sizes from n/8 to n.
+    factorisations of the largest n (measured 2026-12-02, n = 4000, 2 threads: the grid of 8
+    sizes n/8..n took 24 times scipy's ``cho_factor`` at n).
 ``"cholesky"``
     One Cholesky factor of ``K + ridge I`` at the largest n per ridge serves every prefix
     (:func:`solvers.prefix.prefix_fits`); LOO and GCV need ``diag((K_m + ridge I)^{-1})``,
@@ -23,7 +24,8 @@ which (n, ridge) pairs they evaluate (``method=``):
     smaller size too. The table holds the evaluated (n, ridge) pairs only (they differ per n),
     with one ``selected`` row per n: a grid-local minimum of the exact criterion, the smallest
     among the evaluated points. With ``selection="validation"`` its ``loo`` and ``gcv`` are
-    NaN (they would cost a triangular inverse per evaluated ridge).
+    NaN (they would cost a triangular inverse per evaluated ridge). On 20-ridge grids it
+    factors 5-8 times at the largest n (each with the inverse for GCV and LOO).
 ``"auto"``
     ``"eigh"`` or ``"cholesky"`` by the cost model, or ``"search"`` when a criterion is given
     and the model puts it below 3/4 of both.
@@ -58,11 +60,14 @@ __all__ = ["learning_curve", "learning_curve_pcg", "SELECTIONS", "METHODS"]
 SELECTIONS = ("loo", "gcv", "validation", "none")
 METHODS = ("auto", "eigh", "cholesky", "search")
 #: Triangular inverse (panels of ``dtrsm``, :func:`solvers.prefix.inverse_column_norms`) in
-#: units of one Cholesky factorisation of the same order: 0.63 / 0.81 at n = 4000, 2 threads,
-#: shared machine (2026-12-02, ``python -m hierlearn solvers --curve-only``).
-INVERSE_OVER_CHOLESKY = 0.8
+#: units of one Cholesky factorisation of the same order (:func:`solvers.linalg.cho_factor`):
+#: 0.77 / 0.54 of scipy's ``cho_factor`` at n = 4000, 2 threads (2026-12-02, load ~2; LAPACK's
+#: ``dtrtri`` took 1.58). Remeasure by timing both on one Gram; ``python -m hierlearn solvers
+#: --skip-solve`` prints the factorisations and inverses of each search with its time.
+INVERSE_OVER_CHOLESKY = 1.4
 #: Factorisations at the largest n that the cost model charges ``method="search"`` (the three
-#: initial grid points plus the best point's neighbours for the largest size).
+#: initial grid points, then single steps to the largest size's minimum and its neighbours;
+#: 5-8 measured on 20-ridge grids, :mod:`solvers.ridge_search`).
 SEARCH_FACTORISATIONS = 6.0
 
 

@@ -84,7 +84,8 @@ def inverse_column_norms(c, sizes, *, panel: int = PANEL, method: str = "trsm"):
         # Columns j..e-1 of L^{-1} are zero above row j: solve with the trailing factor only.
         eye = np.zeros((M - j, e - j), order="F")
         eye[np.arange(e - j), np.arange(e - j)] = 1.0
-        X = _blas.dtrsm(1.0, np.asfortranarray(c[j:, j:]), eye, lower=1, overwrite_b=1)
+        trailing = c if j == 0 else np.asfortranarray(c[j:, j:])  # dtrsm needs it contiguous
+        X = _blas.dtrsm(1.0, trailing, eye, lower=1, overwrite_b=1)
         _accumulate(X, j, sizes, out)
     return out
 
