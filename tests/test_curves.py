@@ -1,4 +1,5 @@
-"""Prefix learning curves: agreement with independent fits, selection, both algorithms."""
+"""Prefix learning curves: agreement with independent fits, selection, the algorithms, the
+exact-error hook and the argument checks."""
 
 import numpy as np
 import pandas as pd
@@ -35,14 +36,18 @@ COLUMNS = {"n", "ridge", "test_error", "train_error", "loo", "gcv", "validation"
            "seed"}
 
 
-@pytest.mark.parametrize("method", ["eigh", "cholesky"])
+@pytest.mark.parametrize("method", ["eigh", "cholesky", "search"])
 def test_matches_independent_fits(method):
     K, y, Kt, ft = problem()
     K0 = K.copy()
     df = learning_curve(K, y, Kt, ft, sizes=SIZES, ridges=RIDGES, method=method, seed=7)
     assert np.array_equal(K, K0)
     assert isinstance(df, pd.DataFrame) and COLUMNS <= set(df.columns)
-    assert len(df) == len(SIZES) * len(RIDGES) and (df["seed"] == 7).all()
+    assert (df["seed"] == 7).all()
+    if method == "search":  # 3 ridges: all of them are initial points of the search
+        assert df.groupby("n")["selected"].sum().eq(1).all()
+    else:
+        assert len(df) == len(SIZES) * len(RIDGES)
     assert (df["method"] == method).all()
     var = np.var(ft)
     for row in df.itertuples():
@@ -57,27 +62,44 @@ def test_matches_independent_fits(method):
         np.testing.assert_allclose(row.gcv, path.gcv[0] / var, rtol=1e-7)
 
 
+@pytest.mark.parametrize("method", ["cholesky", "search"])
 @pytest.mark.parametrize("selection", ["loo", "gcv"])
-def test_selection_picks_criterion_minimum(selection):
+def test_selection_picks_criterion_minimum(selection, method):
     K, y, Kt, ft = problem()
-    df = learning_curve(K, y, Kt, ft, sizes=SIZES, ridges=RIDGES, selection=selection)
+    df = learning_curve(K, y, Kt, ft, sizes=SIZES, ridges=RIDGES, selection=selection,
+                        method=method)
     for n, grp in df.groupby("n"):
         assert grp["selected"].sum() == 1
         assert grp.loc[grp["selected"], selection].item() == grp[selection].min()
 
 
-def test_validation_selection_uses_held_out_tail():
+@pytest.mark.parametrize("method", ["eigh", "cholesky", "search"])
+def test_validation_selection_uses_held_out_tail(method):
     K, y, Kt, ft = problem()
-    df = learning_curve(K, y, Kt, ft, sizes=[20, 50, 96], ridges=RIDGES,
-                        selection="validation", validation_size=24)
-    row = df[(df.n == 50) & (df.ridge == 1e-2)].iloc[0]
-    alpha = kernel_ridge(K[:50, :50], y[:50], 1e-2)
-    ref = np.mean((K[96:, :50] @ alpha - y[96:]) ** 2) / np.var(ft)
-    np.testing.assert_allclose(row.validation, ref, rtol=1e-8)
+    df = learning_curve(K, y, Kt, ft, sizes=[20, 50, 96], ridges=RIDGES, method=method,
+                        selection="validation", validation_fraction=0.2)
+    for row in df.itertuples():
+        alpha = kernel_ridge(K[:row.n, :row.n], y[:row.n], row.ridge)
+        ref = np.mean((K[96:, :row.n] @ alpha - y[96:]) ** 2) / np.var(ft)
+        np.testing.assert_allclose(row.validation, ref, rtol=1e-8)
     assert df.groupby("n")["selected"].sum().eq(1).all()
     with pytest.raises(ValueError, match=r"sizes must lie in \[1, 96\]"):
         learning_curve(K, y, Kt, ft, sizes=[20, 100], ridges=RIDGES, selection="validation",
-                       validation_size=24)
+                       validation_fraction=0.2)
+
+
+def test_validation_size_is_deprecated_but_works():
+    K, y, Kt, ft = problem()
+    kw = dict(sizes=[20, 50, 96], ridges=RIDGES, selection="validation")
+    new = learning_curve(K, y, Kt, ft, validation_fraction=0.2, **kw)
+    with pytest.warns(FutureWarning, match="validation_fraction"):
+        old_count = learning_curve(K, y, Kt, ft, validation_size=24, **kw)
+    with pytest.warns(FutureWarning):
+        old_frac = learning_curve(K, y, Kt, ft, validation_size=0.2, **kw)
+    pd.testing.assert_frame_equal(old_count, new)
+    pd.testing.assert_frame_equal(old_frac, new)
+    with pytest.warns(FutureWarning), pytest.raises(ValueError, match="not both"):
+        learning_curve(K, y, Kt, ft, validation_size=24, validation_fraction=0.3, **kw)
 
 
 def test_selection_none_and_single_ridge():
@@ -97,11 +119,15 @@ def test_normalizer():
 
 def test_auto_method_and_agreement():
     K, y, Kt, ft = problem()
+    grid = np.logspace(-4, 0, 20)
     few = learning_curve(K, y, Kt, ft, sizes=SIZES, ridges=[1e-2])
-    many = learning_curve(K, y, Kt, ft, sizes=SIZES, ridges=np.logspace(-4, 0, 20))
+    many = learning_curve(K, y, Kt, ft, sizes=SIZES, ridges=grid, selection="none")
+    # several large sizes: the eigendecompositions cost more than the search's factorisations
+    searched = learning_curve(K, y, Kt, ft, sizes=[30, 60, 90, 120], ridges=grid)
     assert few["method"].iloc[0] == "cholesky" and many["method"].iloc[0] == "eigh"
-    other = learning_curve(K, y, Kt, ft, sizes=SIZES, ridges=np.logspace(-4, 0, 20),
-                           method="cholesky")
+    assert searched["method"].iloc[0] == "search" and len(searched) < len(many)
+    other = learning_curve(K, y, Kt, ft, sizes=SIZES, ridges=grid, method="cholesky",
+                           selection="none")
     cols = ["test_error", "train_error", "loo", "gcv"]
     np.testing.assert_allclose(other[cols].to_numpy(), many[cols].to_numpy(), rtol=1e-6,
                                atol=1e-12)
@@ -128,6 +154,9 @@ def test_interpolation_on_singular_gram_falls_back():
     (dict(selection="oracle"), ValueError, "unknown selection"),
     (dict(method="qr"), ValueError, "unknown method"),
     (dict(normalizer=0.0), ValueError, "normalizer"),
+    (dict(selection="validation", validation_fraction=1.5), ValueError, "validation_fraction"),
+    (dict(selection="validation", validation_fraction=24), ValueError, "validation_fraction"),
+    (dict(method="search", selection="none"), ValueError, "needs|searches"),
 ])
 def test_bad_arguments(kwargs, err, match):
     K, y, Kt, ft = problem()
@@ -180,11 +209,11 @@ def test_matrix_free_curve_equals_dense_curve():
     Xtr, Xte = X[:120], X[120:]
     f = lambda Z: Z[:, 0] ** 2 + Z[:, 0] * Z[:, 1]  # noqa: E731
     y = f(Xtr) + 0.1 * rng.standard_normal(120)
-    kw = dict(sizes=[20, 50, 96], ridges=RIDGES, selection="validation", validation_size=24,
-              seed=3)
-    dense = learning_curve(relu_ntk(Xtr, Xtr), y, relu_ntk(Xte, Xtr), f(Xte), **kw)
+    kw = dict(sizes=[20, 50, 96], ridges=RIDGES, selection="validation", seed=3)
+    dense = learning_curve(relu_ntk(Xtr, Xtr), y, relu_ntk(Xte, Xtr), f(Xte),
+                           validation_fraction=0.2, method="cholesky", **kw)
     free = learning_curve_pcg(Xtr, y, Xte, f(Xte), kernel=relu_ntk, tol=1e-12, max_iter=500,
-                              **kw)
+                              validation_size=24, **kw)
     assert (free["method"] == "pcg").all() and free["loo"].isna().all()
     assert (free["iterations"] >= 1).all()
     for col in ("test_error", "train_error", "validation"):
