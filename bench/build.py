@@ -53,4 +53,6 @@ def net_from_config(config, *, random_state=None):
         kw["init_scale"] = config["init_scale"]
     if config.get("input_bias", 0.0) != 0.0:
         kw["input_bias"] = config["input_bias"]
+    if config.get("randomized", False):
+        kw["randomized"] = True  # the paper's sign-randomised training (QuadNetRegressor)
     return cls(config["width"], **kw)

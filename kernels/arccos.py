@@ -72,11 +72,16 @@ def relu_ntk_formula(A, B=None, *, trained="both"):
     nn = na * nb
     c = np.divide(dot, nn)
     np.clip(c, -1.0, 1.0, out=c)
+    s = None
+    if trained == "both":            # sin theta, before theta: at most five arrays live
+        s = c * c
+        np.subtract(1.0, s, out=s)
+        np.maximum(s, 0.0, out=s)
+        np.sqrt(s, out=s)
     th = np.arccos(c)
     np.subtract(np.pi, th, out=th)   # pi - theta
     dot *= th                        # x.y (pi - theta)
-    if trained == "both":
-        s = np.sqrt(np.maximum(1.0 - c * c, 0.0))
+    if s is not None:
         c *= th
         s += c
         s *= nn                      # |x||y| (sin + (pi - theta) cos)

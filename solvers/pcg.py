@@ -37,7 +37,7 @@ from .. import _validation as V
 from .._memory import DEFAULT_MEMORY_BUDGET, check_budget
 from ..kernels import as_kernel
 from .cg import conjugate_gradient, solve_columns
-from .curves import _check_normalizer, _check_sizes, _frame, _n_validation
+from .curves import _check_normalizer, _check_sizes, _frame, _validation_points
 from .ridge import check_ridges
 from .nystrom import (FalkonPreconditioner, NystromPreconditioner, check_n_centers,
                       jittered_cholesky, select_centers)
@@ -308,8 +308,8 @@ def falkon(X, y, kernel="ntk", *, ridge=1.0, kernel_params=None, n_centers=None,
 
 def learning_curve_pcg(X, y, X_test, f_test, *, kernel="ntk", kernel_params=None, sizes,
                        ridges, selection="validation", normalizer=None, seed=None,
-                       validation_size=0.2, n_centers=None, tol=1e-6, max_iter=200,
-                       memory_budget=None):
+                       validation_fraction=0.2, n_centers=None, tol=1e-6, max_iter=200,
+                       memory_budget=None, validation_size=None):
     """:func:`learning_curve` without any n x n matrix: one matrix-free solve per (n, ridge).
 
     Each prefix is solved by :func:`solvers.pcg_kernel_ridge` (``method="exact"``: the same
@@ -329,11 +329,13 @@ def learning_curve_pcg(X, y, X_test, f_test, *, kernel="ntk", kernel_params=None
         Noise-free target values at ``X_test``.
     kernel, kernel_params
         As in :func:`pcg_kernel_ridge` (a kernel object, a name or a Gram callable).
-    sizes, ridges, normalizer, seed, validation_size
+    sizes, ridges, normalizer, seed, validation_fraction
         As in :func:`learning_curve`; every ridge must be > 0.
     selection : {"validation", "none"}, default="validation"
     n_centers, tol, max_iter, memory_budget
         Passed to :func:`solvers.pcg_kernel_ridge` (``seed`` also draws its centres).
+    validation_size : deprecated
+        Old spelling of ``validation_fraction`` (FutureWarning), as in :func:`learning_curve`.
 
     Returns
     -------
@@ -358,7 +360,7 @@ def learning_curve_pcg(X, y, X_test, f_test, *, kernel="ntk", kernel_params=None
     ridges = check_ridges(ridges)
     if not (ridges > 0).all():
         raise ValueError(f"ridges must be > 0 for the matrix-free solver, got {ridges.tolist()}")
-    n_val = _n_validation(selection, validation_size, n_max)
+    n_val = _validation_points(selection, validation_fraction, validation_size, n_max)
     sizes = _check_sizes(sizes, n_max - n_val,
                          "n_max minus the validation points" if n_val else "n_max")
     normalizer = _check_normalizer(normalizer, f_test)

@@ -213,7 +213,7 @@ def test_matrix_free_curve_equals_dense_curve():
     dense = learning_curve(relu_ntk(Xtr, Xtr), y, relu_ntk(Xte, Xtr), f(Xte),
                            validation_fraction=0.2, method="cholesky", **kw)
     free = learning_curve_pcg(Xtr, y, Xte, f(Xte), kernel=relu_ntk, tol=1e-12, max_iter=500,
-                              validation_size=24, **kw)
+                              validation_fraction=0.2, **kw)
     assert (free["method"] == "pcg").all() and free["loo"].isna().all()
     assert (free["iterations"] >= 1).all()
     for col in ("test_error", "train_error", "validation"):
