@@ -10,7 +10,7 @@ ridge regression with the quadratic kernel K_Q (that one is rotation-invariant o
 inputs and obeys the d^p lower bound; see ``solvers.KernelRegressor(kernel="quad")``).
 What it predicts is f_Q itself; how far the trained weights are from the regime where f_Q
 describes the real network is reported by the fitted diagnostics (``movement_median_``,
-``movement_max_``, ``taylor_gap_``; :meth:`~QuadNetRegressor.diagnostics`).
+``movement_max_``, ``taylor_gap_``; ``QuadNetRegressor.diagnostics()``).
 ``QuadNetRegressor(randomized=True)`` is the faithful learner instead: the full network at
 ``W0 + S W`` trained by noisy SGD with a fresh random sign matrix ``S`` each step (Bai &
 Lee's randomized coupling, which cancels the linear term in expectation), predicting with

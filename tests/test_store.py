@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from hierlearn.bench.cli import main
-from hierlearn.bench.config import expand
+from hierlearn.bench.config import ENGINE_VERSION, expand
 from hierlearn.bench.execute import run_sweep
 from hierlearn.bench.store import (DamagedRowsError, ResultStore, StoreWarning, check_rows,
                                    file_mode)
@@ -236,7 +236,7 @@ def test_files_are_readable_by_others_and_runs_are_recorded(tmp_path, capsys):
     (entry,) = json.loads((out / "manifest.json").read_text())["runs"]
     for pkg in ("hierlearn", "numpy", "scipy", "numba", "scikit-learn"):
         assert entry["versions"][pkg], pkg
-    assert entry["engine_version"] == "1" and entry["status"] == "finished"
+    assert entry["engine_version"] == ENGINE_VERSION and entry["status"] == "finished"
     assert entry["command"].startswith("hierlearn run --config") and entry["computed"] == 2
     assert entry["spec_file_sha256"] == hashlib.sha256(cfg.read_bytes()).hexdigest()
     marker = json.loads(next((out / "runs").glob("*.json")).read_text())
