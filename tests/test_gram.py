@@ -1,13 +1,13 @@
 """Numba Gram builders against a naive numpy reference; blocks, matvec, validation."""
 
+from dataclasses import dataclass
 from math import factorial
 
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from dataclasses import dataclass
-
+from hierlearn._measured import BLAS_COSINE_MIN_DIM
 from hierlearn.kernels import (NTK, QuadKernel, RepresentationKernel, RepresentationLayer, gram,
                                gram_blocks, gram_matvec)
 from hierlearn.kernels.activations import get_activation
@@ -161,9 +161,10 @@ def test_blocks_and_matvec(n, m, rows, idx, seed):
 @pytest.mark.parametrize("spec", [Case("ntk", "relu", "first"), Case("ntk", "relu", "both", 0.5),
                                   Case("quad", "relu2", "first"),
                                   Case("ntk", "shifted_sigmoid", "both", 0.5, "relu")], ids=str)
-@pytest.mark.parametrize("d", [16, 48])
+@pytest.mark.parametrize("d", [BLAS_COSINE_MIN_DIM - 1, 48])
 def test_cosine_path_many_coordinates(spec, d):
-    """d = 16 (cosines from two-row dot products) and d = 48 (one BLAS product per tile), far
+    """Below BLAS_COSINE_MIN_DIM (cosines from two-row dot products) and d = 48 (one BLAS
+    product per tile), far
     pairs exact, against the naive reference with nearly (anti)parallel rows; row blocks of
     odd sizes (rows paired differently) give the same bits as K(X, X); both matvecs against
     K @ V."""
@@ -175,15 +176,17 @@ def test_cosine_path_many_coordinates(spec, d):
     close(gram(X, Y, spec.kernel()), naive(spec, X, Y))
     K = gram(X, None, spec.kernel())
     close(K, naive(spec, X, X))
+    cfg, px, _ = spec.kernel()._sides(X, None)
+    blas = px[0].shape[1] >= BLAS_COSINE_MIN_DIM  # the unit rows carry the bias coordinate
+    assert cfg[0][-1] == blas
     got = np.vstack([b for *_, b in gram_blocks(X, None, spec.kernel(), block_rows=37)])
     whole = gram(X, X.copy(), spec.kernel())
-    if d < 32:  # the numba dot: the rows of the whole K, bit for bit
+    if not blas:  # the numba dot: the rows of the whole K, bit for bit
         assert np.array_equal(got, whole)
     else:  # BLAS rounds a product differently when the tile's shape differs: a few ulps
         np.testing.assert_allclose(got, whole, rtol=1e-14, atol=1e-15 * np.abs(whole).max())
     V = rng.standard_normal((301, 2))
     tol = dict(rtol=1e-11, atol=1e-12 * np.abs(K).sum(1).max())
-    assert spec.kernel()._sides(X, None)[0][0][-1] == (d >= 32)  # the path under test
     np.testing.assert_allclose(gram_matvec(X, V, spec.kernel()), K @ V, **tol)
     np.testing.assert_allclose(gram_matvec(Y, V, spec.kernel(), Y=X), gram(Y, X, spec.kernel()) @ V, **tol)
 

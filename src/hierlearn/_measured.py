@@ -64,24 +64,9 @@ BLAS_SINGLE_THREAD_FLOPS = 1.0e8
 DASK_STARTUP_S = 5.0
 
 #: Input width (coordinates of the unit augmented rows) from which the Gram loops take their
-#: cosines from one BLAS product per tile instead of the numba dot. PROVISIONAL: to be
-#: measured with ``python -m hierlearn speed`` on a quiet machine.
-BLAS_COSINE_MIN_DIM = 32
-
-#: Seconds a pool of 2 spawned worker processes takes to start and import the engine, as seen
-#: by a whole command: `hierlearn run` of 8 tiny kernel jobs took 3.2-4.6 s serially,
-#: 3.3-8.6 s on 2 processes and 7.8-10.6 s on the embedded Dask cluster (2026-12-01, two
-#: rounds each on the shared 2-core VM). Remeasure with the same three commands.
-PROCESS_STARTUP_S = 3.0
-
-#: The sweep's cost model (hierlearn.bench.execute.expected_seconds), used only to order jobs
-#: and to choose a backend for small sweeps; it is rough by design. Measured 2026-12-01 with
-#: one thread on the default preset's jobs at d = 10, seed 0 (``run_job`` wall time):
-#: closed-form kernel jobs up to n = 2048 took 4.8-6.9 s (NTK and K_Q on raw x and on h(x):
-#: time ~ n_max^3, the eigendecomposition); Quad-Net at n in {32, 64, 128}, m = 200 took
-#: 2.9 s on raw x (10 features) and 17.1 s on h(x) (D = 100): a fixed cost per size plus a
-#: cost per n m D unit (at max_iter = 500; scaled linearly in max_iter).
-SWEEP_JOB_S = 0.05
-SWEEP_KERNEL_S_PER_N3 = 6.0e-10
-SWEEP_NET_S_PER_SIZE = 0.45
-SWEEP_NET_S_PER_UNIT = 3.5e-6
+#: cosines from one BLAS product per tile instead of the numba dot. Measured 2026-12-02 (quiet
+#: machine, relu K_NTK, n = 8000, best of 5, two rounds; M entries/s numba dot / BLAS): Gram
+#: d = 12: 635 / 489 and 488 / 457, d = 16: 446 / 481 and 430 / 505, d = 32: 278 / 410;
+#: symmetric matvec d = 8: 646 / 865, d = 16: 571 / 692 and 571 / 685. Remeasure by forcing
+#: ``hierlearn.kernels.closed_form.BLAS_COSINE_MIN_DIM`` to 1 and 10**9 around one Gram.
+BLAS_COSINE_MIN_DIM = 16
