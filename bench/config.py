@@ -41,6 +41,7 @@ __all__ = [
     "load_spec",
     "validate_spec",
     "eps_values",
+    "ratio_pairs",
     "spec_sha256",
     "expand",
     "job_key",
@@ -177,15 +178,32 @@ def load_spec(name_or_path: str) -> dict:
     Returns the spec as written (plus ``name``, from the file name when absent). Every
     problem is a one-line :class:`ConfigError` that names the file and the field.
     """
+    return _load_spec(name_or_path, ())
+
+
+def _load_spec(name_or_path: str, chain: tuple) -> dict:
     path = spec_path(name_or_path)
     spec = _read_file(path)
     if isinstance(spec, dict) and "name" not in spec:
         spec["name"] = re.sub(r"[^A-Za-z0-9_.\-]", "_", path.stem).lstrip(".") or "sweep"
     try:
+        if isinstance(spec, dict) and "base" in spec:
+            spec = _with_base(spec, chain + (str(path),))
         validate_spec(spec)
     except ConfigError as exc:
         raise ConfigError(f"{path.name}: {exc}") from None
     return spec
+
+
+def _with_base(spec: dict, chain: tuple) -> dict:
+    """The base preset's fields, replaced by the spec's own top-level fields (``base`` is
+    kept, for the record)."""
+    base = SWEEP["base"].type.check(spec["base"], "base")
+    if str(spec_path(base)) in chain:
+        raise ConfigError(f"base = {base!r} makes a circle of presets: {' -> '.join(chain)}")
+    merged = _load_spec(base, chain)
+    merged.update(spec)
+    return merged
 
 
 # -- checks ----------------------------------------------------------------------------
@@ -328,6 +346,17 @@ def validate_spec(spec) -> dict:
 def eps_values(spec: dict) -> list[float]:
     """The spec's eps as a list (a single number is a list of one)."""
     return SWEEP["eps"].type.check(spec.get("eps", SWEEP["eps"].default), "eps")
+
+
+def ratio_pairs(spec: dict) -> list[tuple[str, str]] | None:
+    """The spec's ``ratios`` as (numerator, denominator) label pairs, or None when unset."""
+    if "ratios" not in spec:
+        return None
+    pairs = SWEEP["ratios"].type.check(spec["ratios"], "ratios")
+    for i, pair in enumerate(pairs):
+        if len(pair) != 2:
+            raise ConfigError(f"ratios[{i}] must be a pair [A, B] of row labels, got {pair!r}")
+    return [tuple(p) for p in pairs]
 
 
 def spec_sha256(spec: dict) -> str:

@@ -29,9 +29,9 @@ import pandas as pd
 from .analysis import (check_rows, curve_summary, exponent_table, median_nstar, nstar_table,
                        ratio_table, same_seed_ratios, slope_table, write_nstar_csv,
                        write_slopes_csv)
-from .config import KERNEL_MODELS, paper_exponent
-from .store import ResultStore, atomic_write_text
 from ..targets import harmonic_dimension
+from .config import KERNEL_MODELS, paper_exponent, ratio_pairs
+from .store import ResultStore, atomic_write_text
 
 __all__ = ["MODEL_COLORS", "row_style", "save_figure", "plot_learning_curves", "plot_nstar",
            "plot_collapse", "plot_ratios", "plot_same_seed_ratios", "report", "theory_for"]
@@ -471,7 +471,7 @@ def _report_tables(store, df, eps_list, n_boot, theory) -> dict:
              .agg(["median", "min", "max", "count"]).reset_index())
     out["final_csv"] = store.write_table(final, "final_errors.csv")
     ratios = ratio_table(nst, n_boot=n_boot)
-    same = same_seed_ratios(nst, n_boot=n_boot)
+    same = same_seed_ratios(nst, ratio_pairs(store.read_spec() or {}), n_boot=n_boot)
     for key, tab in (("ratios_csv", ratios), ("same_seed_csv", same)):
         if len(tab):
             out[key] = store.write_table(tab, key.replace("_csv", ".csv"))

@@ -423,6 +423,10 @@ SWEEP = {
                   default_doc="the file name", key="not in the key"),
     "description": Field(Str(), "One line shown by `hierlearn presets`.", default="",
                          key="not in the key"),
+    "base": Field(Str(what="a preset name or a .toml/.json path"),
+                  "Start from this preset (or file): its fields, replaced by this spec's own "
+                  "top-level fields (e.g. a smaller d and seeds with the same models).",
+                  default_doc="none", key="not in the key (its fields are)"),
     "eps": Field(ListOf(Float(0, 1, lo_open=True), distinct=True),
                  "Target error(s) of n*(eps) (test error / Var f*); a list reports each value.",
                  default=0.1, key="not in the key (used by report)"),
@@ -438,6 +442,12 @@ SWEEP = {
                     default_doc="the [n_grid] defaults", key="resolved"),
     "models": Field(Tables("models"), "The learners, one [[models]] table each.", required=True,
                     key="one job per entry"),
+    "ratios": Field(ListOf(ListOf(Str(pattern=r"[^\n]*\S[^\n]*",
+                                      what="a row label"), scalar_ok=False, max_len=2),
+                           scalar_ok=False),
+                    "Same-seed ratios n*(A) / n*(B) the report draws: pairs [A, B] of row "
+                    "labels (default: the NTK against the Quad-Nets by model and input).",
+                    default_doc="by model and input", key="not in the key (used by report)"),
 }
 
 TARGET = {

@@ -182,11 +182,9 @@ def test_backend_follows_the_expected_work():
     assert choose_backend(small, 8, "tcp://127.0.0.1:8786")[0] == "dask"
     default = expand(load_spec("default"))
     assert choose_backend(default, 2)[0] == "dask"  # minutes of work: the cluster pays off
-    medium = [dict(j, n_grid=[1024, 2048]) for j in expand(tiny_spec(seeds=4))]
-    secs = sum(expected_seconds(j) for j in medium)  # 8 kernel jobs of about 5 s
-    assert 20 < secs < 60 and choose_backend(medium, 2)[0] == "processes"
-    # the heaviest first: a trained net on h(x) before kernels
-    assert expected_seconds(default[-1]) > expected_seconds(default[0])
+    medium = [dict(j, n_grid=[2048, 4096]) for j in expand(tiny_spec(seeds=4))]
+    secs = sum(expected_seconds(j) for j in medium)  # 8 kernel jobs of about 2 s
+    assert 10 < secs < 60 and choose_backend(medium, 2)[0] == "processes"
 
 
 def test_runner_options_need_the_runners_support(monkeypatch):

@@ -70,3 +70,22 @@ DASK_STARTUP_S = 5.0
 #: symmetric matvec d = 8: 646 / 865, d = 16: 571 / 692 and 571 / 685. Remeasure by forcing
 #: ``hierlearn.kernels.closed_form.BLAS_COSINE_MIN_DIM`` to 1 and 10**9 around one Gram.
 BLAS_COSINE_MIN_DIM = 16
+
+#: Seconds a pool of 2 spawned worker processes takes to start and import the engine, as seen
+#: by a whole command: `hierlearn run` of 8 tiny kernel jobs took 3.2-4.6 s serially,
+#: 3.3-8.6 s on 2 processes and 7.8-10.6 s on the embedded Dask cluster (2026-12-01, two
+#: rounds each on the shared 2-core VM). Remeasure with the same three commands.
+PROCESS_STARTUP_S = 3.0
+
+#: The sweep's cost model (hierlearn.bench.execute.expected_seconds), used only to order jobs
+#: and to choose a backend for small sweeps; it is rough by design. Remeasured 2026-12-02
+#: (timing pilots of the paper preset at seed 100, d = 16, ``run_job`` wall time): dense kernel
+#: jobs with 2 threads took 120-202 s at n_max = 16384 (19661 points with the held-out ones;
+#: the ridge search's factorisations and the exact error dominate: ~3e-11 s n^3 on one
+#: thread); the Quad-Net with one thread 29.5 s on raw x (m = 270, 16 features, 23 sizes up to
+#: 5161) and 39.7 s on h(x) (D = 256, 20 sizes up to 2580): a small cost per size plus a cost
+#: per n m F unit (at max_iter = 500; scaled linearly in max_iter).
+SWEEP_JOB_S = 0.05
+SWEEP_KERNEL_S_PER_N3 = 3.0e-11
+SWEEP_NET_S_PER_SIZE = 0.1
+SWEEP_NET_S_PER_UNIT = 2.5e-7
