@@ -1,1 +1,1 @@
-"""Experiments run from a checkout: ``python -m bench --help``."""
+"""Experiments: sweeps, reports, benchmarks; the ``hierlearn`` command (``hierlearn --help``)."""

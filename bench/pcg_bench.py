@@ -12,7 +12,7 @@ Default sizes are small (n = 20000 only). ``--full`` runs the issue's sizes 2000
 100000 (targets: n = 100000 in <= 10 minutes with peak memory < 8 GB; n = 20000 within 1e-3
 relative test-error difference of the dense solve).
 
-Usage: ``python -m bench pcg [--full] [--sizes N1,N2] [--methods exact,nystrom] ...``
+Usage: ``hierlearn pcg [--full] [--sizes N1,N2] [--methods exact,nystrom] ...``
 (or ``bench.pcg_bench.main(argv)``).
 """
 
@@ -141,7 +141,7 @@ def _pos(text):
 
 def build_parser():
     p = argparse.ArgumentParser(
-        prog="python -m bench pcg",
+        prog="hierlearn pcg",
         description="Matrix-free kernel ridge (Nystrom-preconditioned CG) benchmark: time, "
                     "peak memory, iterations, test error against the dense solve.")
     p.add_argument("--sizes", type=_ints, default=[20000], metavar="N1,N2,...",
@@ -181,7 +181,7 @@ def main(argv=None):
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     bad = [m for m in methods if m not in ("exact", "nystrom")]
     if bad or not methods:
-        print(f"python -m bench pcg: error: --methods must list exact and/or nystrom, got "
+        print(f"hierlearn pcg: error: --methods must list exact and/or nystrom, got "
               f"{args.methods!r}", file=sys.stderr)
         return 2
     sizes = list(FULL_SIZES) if args.full else args.sizes

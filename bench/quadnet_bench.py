@@ -37,20 +37,14 @@ import warnings
 
 import numpy as np
 
+from . import _args
+from ._timing import best_time, dgemm_rate
+
 __all__ = ["main", "evaluation_table", "planted_fit", "threads_sweep", "preset_timing"]
 
 #: (n, m, D) of the default table: the issue's planted problem, raw x and h(x) sizes of
 #: the default preset at d = 10 (n = 724, D = 10 and 100), and a protocol size.
 DEFAULT_SIZES = ((400, 512, 40), (724, 200, 10), (724, 200, 100), (2500, 256, 256))
-
-
-def _best(fn, repeat):
-    best = np.inf
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def _problem(n, m, D, seed=0, activation="shifted_sigmoid"):
@@ -102,13 +96,6 @@ def _jax_objective(net, Z, y):
     return lambda W: jax.block_until_ready(fn(W))
 
 
-def dgemm_rate(size=2000, repeat=3) -> float:
-    """Flops per second of one ``size x size`` DGEMM on all BLAS threads (best of repeat)."""
-    A = np.random.default_rng(0).standard_normal((size, size))
-    A @ A  # warm up the threads
-    return 2.0 * size**3 / _best(lambda: A @ A, repeat)
-
-
 def evaluation_row(n, m, D, *, rate, fit_iter=30, repeat=5):
     """One row of the evaluation table (seconds and counts; see the module docstring)."""
     from hierlearn._threads import limit_threads, threads_for_flops
@@ -125,14 +112,14 @@ def evaluation_row(n, m, D, *, rate, fit_iter=30, repeat=5):
             for _ in range(fit_iter):
                 obj(w)
 
-        alone = _best(calls, repeat) / fit_iter
+        alone = best_time(calls, repeat) / fit_iter
         ref = numpy_objective(net, Z, y)
-        numpy_s = _best(lambda: ref(W), repeat)
+        numpy_s = best_time(lambda: ref(W), repeat)
         jax_fn = _jax_objective(net, Z, y)
         jax_s = None
         if jax_fn is not None:
             jax_fn(W)
-            jax_s = _best(lambda: jax_fn(W), repeat)
+            jax_s = best_time(lambda: jax_fn(W), repeat)
     in_fit, opt = np.inf, np.inf
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -179,9 +166,9 @@ def planted_fit(*, n=400, m=512, D=40, references=500, out=print):
     Z, y, net, W = _problem(n, m, D)
     ref = numpy_objective(net, Z, y)
     ref(W)
-    plain = _best(lambda: ref(W), 5)
+    plain = best_time(lambda: ref(W), 5)
     with limit_threads(1):
-        plain1 = _best(lambda: ref(W), 5)
+        plain1 = best_time(lambda: ref(W), 5)
     with warnings.catch_warnings():  # compile the numba kernels outside the timing
         warnings.simplefilter("ignore")
         QuadNetRegressor(8, reg=0.0, max_iter=2).fit(Z[:10], y[:10])
@@ -282,21 +269,11 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def _positive_int(text):
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
-    return v
-
-
 def _size(text):
     parts = text.split(",")
     if len(parts) != 3:
         raise argparse.ArgumentTypeError(f"expected n,m,D (three integers), got {text!r}")
-    n, m, D = (_positive_int(p) for p in parts)
+    n, m, D = (_args.positive_int(p) for p in parts)
     if m % 2:
         raise argparse.ArgumentTypeError(f"width m must be even (neurons come in +- pairs), "
                                          f"got {text!r}")
@@ -314,13 +291,13 @@ def _int_list(text):
 
 
 def _parser():
-    p = _Parser(prog="python -m hierlearn quadnet", description=__doc__.split("\n")[0])
+    p = _Parser(prog="hierlearn quadnet", description=" ".join(__doc__.split("\n\n")[0].split()))
     p.add_argument("--sizes", type=_size, nargs="+", default=list(DEFAULT_SIZES),
                    metavar="N,M,D", help="problem sizes of the evaluation table")
-    p.add_argument("--fit-iter", type=_positive_int, default=30,
+    p.add_argument("--fit-iter", type=_args.positive_int, default=30,
                    help="iterations of the fit that measures evaluations inside a fit")
-    p.add_argument("--repeat", type=_positive_int, default=5, help="best-of repeats")
-    p.add_argument("--dgemm", type=_positive_int, default=2000, help="order of the DGEMM")
+    p.add_argument("--repeat", type=_args.positive_int, default=5, help="best-of repeats")
+    p.add_argument("--dgemm", type=_args.positive_int, default=2000, help="order of the DGEMM")
     p.add_argument("--no-planted", action="store_true", help="skip the planted fit")
     p.add_argument("--threads-sweep", action="store_true",
                    help="measure the one-BLAS-thread threshold instead")
@@ -328,7 +305,7 @@ def _parser():
                    help="time this preset's Quad-Net jobs instead (e.g. default)")
     p.add_argument("--d", type=_int_list, default=None, help="--preset: these d only")
     p.add_argument("--seeds", type=_int_list, default=None, help="--preset: these seeds only")
-    p.add_argument("--n-test", type=_positive_int, default=20000, help="--preset: test points")
+    p.add_argument("--n-test", type=_args.positive_int, default=20000, help="--preset: test points")
     return p
 
 

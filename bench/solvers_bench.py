@@ -1,10 +1,10 @@
 """Solver benchmark: Cholesky solve vs LAPACK and scikit-learn; whole learning curves.
 
-Run from a checkout::
+Run::
 
-    python -m hierlearn solvers               # solves at n = 2000, 5000, 10000; curves 4000, 8000
-    python -m hierlearn solvers --skip-solve --curve-n 4000
-    python -m hierlearn solvers --large       # adds the n = 20000 solve
+    hierlearn solvers               # solves at n = 2000, 5000, 10000; curves 4000, 8000
+    hierlearn solvers --skip-solve --curve-n 4000
+    hierlearn solvers --large       # adds the n = 20000 solve
 
 Every number is a ratio against a reference timed in the same run (the machine may be
 shared; absolute times are printed for context only). Targets (DESIGN.md, issue 14):
@@ -36,6 +36,8 @@ from hierlearn.solvers import kernel_ridge, learning_curve
 from hierlearn.solvers.linalg import (SAFE_POTRF_N, blas_threads, check_memory, cho_factor,
                                       cholesky_strategy, single_threaded_blas)
 from hierlearn.targets import LowRankPolynomial, make_task
+
+from . import _args
 
 __all__ = ["main", "build_parser", "bench_solve", "bench_curve"]
 
@@ -183,18 +185,8 @@ class _Parser(argparse.ArgumentParser):
         raise _ArgumentError(message)
 
 
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
-
-
 def _curve_n(text):
-    value = _positive_int(text)
+    value = _args.positive_int(text)
     if value < 64:
         raise argparse.ArgumentTypeError(f"expected a curve size >= 64 (8 sizes from n/8), "
                                          f"got {value}")
@@ -202,16 +194,16 @@ def _curve_n(text):
 
 
 def build_parser():
-    p = _Parser(prog="python -m hierlearn solvers", description=__doc__.splitlines()[0])
-    p.add_argument("--sizes", type=_positive_int, nargs="+", default=[2000, 5000, 10000],
+    p = _Parser(prog="hierlearn solvers", description=__doc__.splitlines()[0])
+    p.add_argument("--sizes", type=_args.positive_int, nargs="+", default=[2000, 5000, 10000],
                    help="Gram orders for the solve benchmark (default: 2000 5000 10000)")
     p.add_argument("--large", action="store_true",
                    help="also n=20000 (3.2 GB per copy, minutes on 2 cores)")
     p.add_argument("--curve-n", type=_curve_n, nargs="+", default=[4000, 8000],
                    help="largest n of each learning curve (default: 4000 8000)")
-    p.add_argument("--curve-sizes", type=_positive_int, default=8)
-    p.add_argument("--curve-ridges", type=_positive_int, default=20)
-    p.add_argument("--repeats", type=_positive_int, default=1,
+    p.add_argument("--curve-sizes", type=_args.positive_int, default=8)
+    p.add_argument("--curve-ridges", type=_args.positive_int, default=20)
+    p.add_argument("--repeats", type=_args.positive_int, default=1,
                    help="best of this many runs (default 1; the Cholesky reference takes "
                         "at least 2)")
     p.add_argument("--no-sklearn", action="store_true", help="skip the KernelRidge reference")

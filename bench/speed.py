@@ -18,7 +18,6 @@ depend on the load. The best of ``--repeat`` runs is kept (noise only adds time)
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 
@@ -27,27 +26,9 @@ from ..kernels import NTK
 from ..kernels.arccos import relu_ntk_formula
 from ..targets import sample_inputs
 from . import _args
+from ._timing import best_time, dgemm_rate, write_rate
 
 __all__ = ["main", "measure"]
-
-
-def _best(fn, repeat):
-    best = np.inf
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
-
-
-def _write_rate(n, repeat):
-    """float64 entries per second written into fresh pages (np.empty + fill, as a Gram)."""
-    return n * n / _best(lambda: np.empty((n, n)).fill(1.0), repeat)
-
-
-def _dgemm_rate(repeat, size=2000):
-    A = np.random.default_rng(0).standard_normal((size, size))
-    return 2.0 * size**3 / _best(lambda: A @ A, repeat)
 
 
 def _neural_tangents(trained):
@@ -72,15 +53,15 @@ def measure(n, d, *, trained="both", repeat=3):
     kern = NTK("relu", trained=trained)
     kern(X[:64])  # compile, load
     row = {"n": n, "d": d}
-    row["gram"] = n * n / _best(lambda: kern(X), repeat)
-    row["gram_numpy"] = n * n / _best(lambda: relu_ntk_formula(X, trained=trained), repeat)
-    row["matvec"] = n * n / _best(lambda: kern.matvec(X, v), repeat)
-    row["matvec_numpy"] = n * n / _best(lambda: relu_ntk_formula(X, trained=trained) @ v,
+    row["gram"] = n * n / best_time(lambda: kern(X), repeat)
+    row["gram_numpy"] = n * n / best_time(lambda: relu_ntk_formula(X, trained=trained), repeat)
+    row["matvec"] = n * n / best_time(lambda: kern.matvec(X, v), repeat)
+    row["matvec_numpy"] = n * n / best_time(lambda: relu_ntk_formula(X, trained=trained) @ v,
                                         repeat)
     nt = _neural_tangents(trained)
-    row["gram_nt"] = n * n / _best(lambda: nt(X), repeat) if nt is not None else np.nan
-    row["write_frac"] = row["gram"] / _write_rate(n, repeat)
-    dgemm = _dgemm_rate(repeat)
+    row["gram_nt"] = n * n / best_time(lambda: nt(X), repeat) if nt is not None else np.nan
+    row["write_frac"] = row["gram"] / write_rate(n, repeat)
+    dgemm = dgemm_rate(repeat=repeat)
     row["dgemm_frac"] = (2.0 * d * row["gram"] / dgemm if d >= BLAS_COSINE_MIN_DIM
                          else np.nan)
     return row

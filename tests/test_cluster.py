@@ -164,6 +164,9 @@ def test_sweep_on_a_real_cluster_from_an_installed_wheel(tmp_path, capsys):
         where = _run([str(py), "-c", "import hierlearn.bench.execute as m; print(m.__file__)"],
                      clock, 60, cwd=work, env=_env()).stdout.strip()
         assert Path(where).is_relative_to(tmp_path / "venv"), where  # the wheel, not the checkout
+        site = Path(where).parents[2]  # site-packages/hierlearn/bench/execute.py
+        clashes = [n for n in ("kernels", "solvers", "targets", "bench") if (site / n).exists()]
+        assert not clashes, f"the wheel installs top-level packages {clashes}"
         address = _start_cluster(py, work, clock, procs)
         (work / "spec.toml").write_text(SPEC)
         out = work / "out"
