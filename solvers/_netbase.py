@@ -20,7 +20,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from hierlearn._random import as_seed_sequence, resolve_random_state
 from hierlearn._threads import limit_threads, threads_for_flops
-from hierlearn._validation import check_bool, check_choice, check_float, check_int
+from hierlearn._validation import (check_bool, check_choice, check_float, check_int,
+                                  check_target_scale)
 from hierlearn.kernels.activations import get_activation
 
 from ._netpath import choose_on_validation, holdout_split, relative_grid
@@ -154,7 +155,10 @@ class NetRegressorBase(RegressorMixin, BaseEstimator):
     def _scale_targets(self, y, cfg):
         self.y_mean_ = float(np.mean(y)) if cfg["fit_intercept"] else 0.0
         yc = y - self.y_mean_
-        scale = float(np.sqrt(np.mean(yc * yc))) if cfg["standardize"] else 1.0
+        # root mean square without overflow or underflow: scale by the largest entry first
+        top = float(np.max(np.abs(yc))) if yc.size else 0.0
+        scale = (top * float(np.sqrt(np.mean((yc / top) ** 2))) if top > 0 else 0.0) \
+            if cfg["standardize"] else 1.0
         self.y_scale_ = scale if scale > 0 and np.isfinite(scale) else 1.0
         return yc / self.y_scale_
 
@@ -269,6 +273,7 @@ class NetRegressorBase(RegressorMixin, BaseEstimator):
         cfg = self._check_params()
         random_state = resolve_random_state(self, self.random_state, self.seed)
         X, y = validate_data(self, X, y, y_numeric=True, dtype=np.float64)
+        check_target_scale(y, "y")  # validation scores and losses square it
         Z = self._augment(X)
         n, D = Z.shape
         warm = self._warm(cfg, D)

@@ -49,7 +49,7 @@ import pandas as pd
 from scipy.linalg import LinAlgWarning
 
 from .._measured import EIGH_OVER_CHOLESKY
-from .._validation import check_choice
+from .._validation import check_choice, check_target_scale
 from .linalg import check_memory
 from .prefix import prefix_fits
 from .ridge import check_gram, check_ridges, ridge_path
@@ -118,6 +118,7 @@ def _test_error_function(K_test, f_test, error, n_max, check_finite):
             f"got {f_test.shape}")
     if check_finite and not (np.isfinite(K_test).all() and np.isfinite(f_test).all()):
         raise ValueError("K_test and f_test must not contain NaN or infinity")
+    check_target_scale(f_test, "f_test")  # the test error squares it
     return lambda alpha, n: float(np.mean((K_test[:, :n] @ alpha - f_test) ** 2))
 
 
@@ -224,6 +225,7 @@ def learning_curve(K, y, K_test=None, f_test=None, *, sizes, ridges, selection="
     K, y = check_gram(K, y, check_finite=check_finite)
     if y.ndim != 1:
         raise ValueError(f"y must be 1-D, got shape {y.shape}")
+    check_target_scale(y, "y")  # GCV, LOO and validation errors square it
     n_max = K.shape[0]
     test_error = _test_error_function(K_test, f_test, error, n_max, check_finite)
     ridges = check_ridges(ridges)

@@ -189,6 +189,7 @@ class KernelRegressor(RegressorMixin, BaseEstimator):
             self.dual_coef_ = kernel_ridge(K, y, self.ridge_, overwrite_a=True,
                                            check_finite=False)
             return
+        V.check_target_scale(y, "y")  # LOO and GCV compare squared errors
         if self.ridges is None:
             scale = float(np.mean(np.diag(K)))
             grid = (scale if scale > 0 else 1.0) * np.logspace(-7, 1, 17)

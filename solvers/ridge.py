@@ -40,6 +40,7 @@ import numpy as np
 import scipy.linalg
 from scipy.linalg import LinAlgWarning
 
+from .._validation import check_target_scale
 from .linalg import check_memory, cho_factor, cho_solve, pinv_eigh_solve
 
 __all__ = ["RidgePath", "kernel_ridge", "ridge_path", "check_gram", "check_ridges"]
@@ -56,8 +57,16 @@ def _check_ridge(ridge, name="ridge"):
 
 def check_ridges(ridges, name="ridges"):
     """Validate a grid of ridges: 1-D, non-empty, finite, >= 0. Returns a float64 array."""
+    if isinstance(ridges, (list, tuple)):  # a bool inside a list is cast to 0.0 or 1.0
+        for i, r in enumerate(ridges):
+            if isinstance(r, (bool, np.bool_)):
+                raise TypeError(f"{name} must be real numbers, got {r!r} of type "
+                                f"{type(r).__name__} at index {i} (a bool is not a ridge)")
     arr = np.atleast_1d(np.asarray(ridges))
-    if arr.dtype.kind not in "biuf":
+    if arr.dtype.kind == "b":
+        raise TypeError(f"{name} must be real numbers, got a boolean array (a bool is not "
+                        "a ridge)")
+    if arr.dtype.kind not in "iuf":
         raise TypeError(f"{name} must be real numbers, got dtype {arr.dtype}")
     arr = arr.astype(np.float64)
     if arr.ndim != 1 or arr.size == 0:
@@ -217,6 +226,8 @@ class RidgePath:
         n = self.dual_coef.shape[1]
         if K_test.ndim != 2 or K_test.shape[1] != n:
             raise ValueError(f"K_test must have shape (n_test, {n}), got {K_test.shape}")
+        if not np.isfinite(K_test).all():
+            raise ValueError("K_test contains NaN or inf")
         return np.einsum("tn,rn...->rt...", K_test, self.dual_coef, optimize=True)
 
     @property
@@ -293,6 +304,7 @@ def ridge_path(K, y, ridges, *, lower: bool = True, overwrite_a: bool = False,
         Solutions, LOO, GCV and training errors for every ridge.
     """
     K, y = check_gram(K, y, check_finite=check_finite)
+    check_target_scale(y, "y")  # LOO and GCV compare squared errors
     ridges = check_ridges(ridges)
     n = K.shape[0]
     check_memory(n, copies=(2 if overwrite_a else 3), name="Gram matrix K (eigh workspace)")

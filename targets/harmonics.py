@@ -36,13 +36,24 @@ __all__ = [
 ]
 
 
+#: Highest degree of the exact rational expansions (targets' monomial and harmonic bases):
+#: their cost grows about as degree^3 (degree 100 on the sphere: ~1.7 s here, 2026-12;
+#: 200: ~5 s, and the Gaussian normalisers overflow float64 beyond ~150).
+MAX_EXACT_DEGREE = 100
+#: Highest degree of the float recurrences (:func:`gegenbauer`, :func:`gegenbauer_table`) and
+#: of :func:`harmonic_dimension`; one numpy pass per degree.
+MAX_DEGREE = 10_000
+#: Largest dimension :func:`harmonic_dimension` takes (its exact integer grows as d^l).
+MAX_DIMENSION = 1_000_000
+
+
 def harmonic_dimension(d, l) -> int:
     """N(d, l): the dimension of degree-l spherical harmonics on S^(d-1).
 
     N(d, 0) = 1 and N(d, l) = (2l + d - 2) / l * C(l + d - 3, l - 1) for l >= 1.
     """
-    d = check_int(d, "d", minimum=2)
-    l = check_int(l, "l", minimum=0)
+    d = check_int(d, "d", minimum=2, maximum=MAX_DIMENSION)
+    l = check_int(l, "l", minimum=0, maximum=MAX_DEGREE)
     if l == 0:
         return 1
     return (2 * l + d - 2) * comb(l + d - 3, l - 1) // l
@@ -71,7 +82,7 @@ def gegenbauer(l, d, t) -> np.ndarray:
 
     Uses the three-term recurrence in floating point, which is stable on [-1, 1].
     """
-    l = check_int(l, "l", minimum=0)
+    l = check_int(l, "l", minimum=0, maximum=MAX_DEGREE)
     d = check_int(d, "d", minimum=2)
     t = np.asarray(t, dtype=float)
     prev, cur = np.ones_like(t), t.copy()
@@ -147,7 +158,7 @@ def basis_kernel(l: int, d: int, distribution: str, rho) -> np.ndarray:
 
 def gegenbauer_table(l_max, d, t) -> np.ndarray:
     """P_0 .. P_{l_max} of S^(d-1) at ``t``: shape (l_max + 1,) + t.shape (stable recurrence)."""
-    l_max = check_int(l_max, "l_max", minimum=0)
+    l_max = check_int(l_max, "l_max", minimum=0, maximum=MAX_DEGREE)
     d = check_int(d, "d", minimum=2)
     t = np.asarray(t, dtype=float)
     out = np.empty((l_max + 1,) + t.shape)
@@ -213,7 +224,7 @@ def sphere_quadrature(d, n_nodes=400):
 
 def harmonic_dimensions(d, l_max) -> np.ndarray:
     """N(d, 0) .. N(d, l_max) as floats (exact integers below 2^53)."""
-    l_max = check_int(l_max, "l_max", minimum=0)
+    l_max = check_int(l_max, "l_max", minimum=0, maximum=MAX_DEGREE)
     return np.array([float(harmonic_dimension(d, l)) for l in range(l_max + 1)])
 
 

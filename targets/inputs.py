@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._memory import MEMORY_FRACTION, available_memory
 from .._random import as_generator
 from .._validation import check_choice, check_int
 
@@ -37,6 +38,11 @@ def sample_inputs(n, d, *, distribution="sphere", seed=None) -> np.ndarray:
     n = check_int(n, "n", minimum=0)
     d = check_int(d, "d", minimum=1)
     check_choice(distribution, "distribution", DISTRIBUTIONS)
+    budget = MEMORY_FRACTION * available_memory()  # X and one temporary of its size
+    if 2.0 * 8 * n * d > budget:
+        raise ValueError(f"n={n} x d={d} inputs need {16 * n * d / 2**30:.3g} GiB (X and one "
+                         f"temporary), over the memory budget of {budget / 2**30:.3g} GiB; "
+                         f"n * d must be <= {int(budget // 16)} here; draw fewer samples")
     rng = as_generator(seed)
     X = rng.standard_normal((n, d))
     if distribution == "sphere":

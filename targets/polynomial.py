@@ -23,7 +23,7 @@ from numpy.polynomial import hermite_e
 
 from .._random import as_generator
 from .._validation import check_choice, check_int
-from .harmonics import basis_kernel, gegenbauer, monomial_expansion, ridge_moment
+from .harmonics import MAX_EXACT_DEGREE, basis_kernel, gegenbauer, monomial_expansion, ridge_moment
 from .inputs import DISTRIBUTIONS
 
 __all__ = ["LowRankPolynomial", "BASES"]
@@ -87,9 +87,11 @@ class LowRankPolynomial:
         if self.distribution == "sphere" and self.d < 2:
             raise ValueError("d must be >= 2 for distribution='sphere' (S^0 has two points)")
         if isinstance(degree, numbers.Integral) and not isinstance(degree, (bool, np.bool_)):
-            degrees = (check_int(degree, "degree", minimum=0),) * self.rank
+            degrees = (check_int(degree, "degree", minimum=0, maximum=MAX_EXACT_DEGREE),) \
+                * self.rank
         elif isinstance(degree, (list, tuple, np.ndarray)):
-            degrees = tuple(check_int(p, "degree", minimum=0) for p in degree)
+            degrees = tuple(check_int(p, "degree", minimum=0, maximum=MAX_EXACT_DEGREE)
+                            for p in degree)
             if len(degrees) != self.rank:
                 raise ValueError(
                     f"degree has {len(degrees)} entries but rank={self.rank}; give one per term"
@@ -122,6 +124,10 @@ class LowRankPolynomial:
         self._level_var = self._level_variances()
         self.mean = float(self.coefficients @ self._B[:, 0])  # Q_0 = 1
         self.variance = float(self._level_var[1:].sum())
+        if not np.isfinite(self.variance):
+            raise ValueError(f"coefficients up to {np.max(np.abs(alpha)):.3g} in magnitude give "
+                             "a variance of f* beyond float64 (max 1.8e308); rescale "
+                             "coefficients")
 
     # -- exact statistics -------------------------------------------------------------
     def _expansion_table(self) -> np.ndarray:
@@ -143,15 +149,27 @@ class LowRankPolynomial:
     def _level_variances(self) -> np.ndarray:
         """E[(degree-l component of f*)^2] for l = 0..degree (l = 0 is the squared mean)."""
         rho = np.clip(self.directions @ self.directions.T, -1.0, 1.0)
-        out = np.zeros(self.degree + 1)
+        top = float(np.max(np.abs(self.coefficients)))
+        # exact power-of-two scaling: w G w neither overflows nor underflows on the way
+        s = 2.0 ** (math.frexp(top)[1] if top > 0 else 0)
+        scaled = np.zeros(self.degree + 1)
         for l in range(self.degree + 1):
-            w = self.coefficients * self._B[:, l]
+            w = (self.coefficients / s) * self._B[:, l]
             if np.any(w):
-                out[l] = float(w @ basis_kernel(l, self.d, self.distribution, rho) @ w)
+                scaled[l] = float(w @ basis_kernel(l, self.d, self.distribution, rho) @ w)
+        with np.errstate(over="ignore", under="ignore"):
+            out = (scaled * s) * s
+        lost = (scaled > 1e-13 * scaled.sum()) & ~(np.abs(out) >= np.finfo(float).tiny)
+        if lost.any():
+            raise ValueError(f"coefficients up to {top:.3g} in magnitude give a variance of "
+                             f"degree {int(np.argmax(lost))} outside float64's normal range "
+                             "(2.2e-308 .. 1.8e308); rescale coefficients")
         out = np.maximum(out, 0.0)
         # Terms can cancel exactly (e.g. (u1.x)^2 + (u2.x)^2 = |x|^2 on the circle):
         # treat levels at rounding level of the second moment as zero.
-        out[out <= 1e-13 * out.sum()] = 0.0
+        total = out.sum()
+        if np.isfinite(total):  # an overflow is reported by the caller, never zeroed here
+            out[out <= 1e-13 * total] = 0.0
         return out
 
     def degree_profile(self, max_degree) -> np.ndarray:
@@ -226,8 +244,18 @@ class LowRankPolynomial:
 
     # -- evaluation -------------------------------------------------------------------
     def __call__(self, X) -> np.ndarray:
-        """Evaluate f* on the rows of ``X`` (shape (n, d)); returns shape (n,)."""
-        X = _check_X(X, self.d)
+        """Evaluate f* on the rows of ``X`` (shape (n, d)); returns shape (n,).
+
+        Raises ValueError when a value overflows float64 (inputs too large for the degree).
+        """
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = self._evaluate(_check_X(X, self.d))
+        if not np.isfinite(out).all():
+            raise ValueError(f"f*(X) overflows float64 at row {int(np.argmin(np.isfinite(out)))} "
+                             f"(degree {self.degree}); rescale X")
+        return out
+
+    def _evaluate(self, X) -> np.ndarray:
         T = X @ self.directions.T
         out = np.zeros(X.shape[0])
         for s, p in enumerate(self.degrees):

@@ -31,7 +31,8 @@ def check_seed(seed, name: str = "seed"):
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral):
         raise TypeError(f"{name} must be {_ACCEPTED}; got {seed!r} of type {type(seed).__name__}")
     if seed < 0:
-        raise ValueError(f"{name} must be a non-negative int (or {_ACCEPTED}), got {seed}")
+        raise ValueError(f"{name} must be a non-negative int (>= 0), got {seed}; a seed is "
+                         f"{_ACCEPTED}")
     return seed
 
 

@@ -3,7 +3,8 @@
 Every check names the offending argument and says what was expected and what came. Scalars:
 :func:`check_int`, :func:`check_float`, :func:`check_bool`, :func:`check_choice` (with a
 "did you mean" suggestion). Arrays: :func:`check_array` (2-D, finite, float64, C order),
-:func:`check_pair` (X and optional Y with matching features), :func:`check_vector`.
+:func:`check_pair` (X and optional Y with matching features), :func:`check_vector`,
+:func:`check_target_scale` (targets whose squared errors float64 can hold).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ __all__ = [
     "check_float",
     "check_int",
     "check_pair",
+    "check_target_scale",
     "check_vector",
     "closest",
 ]
@@ -163,3 +165,27 @@ def check_vector(v, name: str, length: int, *, allow_2d: bool = False) -> np.nda
     if not np.isfinite(arr).all():
         raise ValueError(f"{name} contains NaN or inf")
     return arr
+
+
+#: Largest and smallest non-zero target magnitude whose squared errors (and their sums over
+#: up to 2^20 samples) stay normal float64 numbers: 2^500 and 2^-500 (about 3.3e150, 3.1e-151).
+TARGET_MAX = 2.0 ** 500
+TARGET_MIN = 2.0 ** -500
+
+
+def check_target_scale(y, name: str = "y"):
+    """Raise ValueError when squared errors of ``y`` would overflow or underflow float64.
+
+    Ridge and early-stopping selection compare mean squared errors; beyond ``TARGET_MAX``
+    they overflow to inf (every ridge ties), below ``TARGET_MIN`` (non-zero) they underflow
+    to 0 (ditto), so the choice would be silently arbitrary. All-zero targets pass.
+    """
+    top = float(np.max(np.abs(y))) if np.size(y) else 0.0
+    if top > TARGET_MAX:
+        raise ValueError(f"{name} has values up to {top:.3g} in magnitude; squared errors of "
+                         f"targets beyond {TARGET_MAX:.3g} (2^500) overflow float64; rescale "
+                         f"{name} (e.g. divide by its standard deviation)")
+    if 0.0 < top < TARGET_MIN:
+        raise ValueError(f"{name} has values of at most {top:.3g} in magnitude; squared errors "
+                         f"of targets below {TARGET_MIN:.3g} (2^-500) underflow float64; "
+                         f"rescale {name} (e.g. divide by its standard deviation)")
