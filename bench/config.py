@@ -33,7 +33,6 @@ __all__ = [
     "KERNEL_MODELS",
     "NET_MODELS",
     "MODEL_LABELS",
-    "PAPER_EXPONENT",
     "ConfigError",
     "preset_names",
     "preset_path",
@@ -82,9 +81,6 @@ def paper_exponent(model: str, input: str, degree: int) -> float:
     if model == "quadnet":
         return float(p - 1) if input == "raw" else float(math.ceil(p / 2))
     return float(p)
-
-
-PAPER_EXPONENT = paper_exponent  # alias kept for readability at call sites
 
 
 def _rule_text(rule: dict) -> str:

@@ -15,6 +15,7 @@ from hierlearn.kernels import (NTK, QuadKernel, RandomFeatures, RepresentationKe
                                representation_gram)
 from hierlearn.targets import harmonic_dimension, sample_inputs
 from hierlearn.targets.harmonics import gegenbauer_table
+from hierlearn.kernels.hermite import gaussian_expectation_2d
 
 KERNELS = [NTK(), NTK("relu", trained="both", bias=0.5), NTK("relu3", representation="relu"),
            QuadKernel(), QuadKernel("relu2", representation="step"),
@@ -100,6 +101,24 @@ def test_smooth_representation_matches_monte_carlo():
         for j in range(3):
             s = F[i] * F[j]
             assert abs(G[i, j] - s.mean()) < 5 * s.std() / np.sqrt(s.size)
+
+
+@pytest.mark.parametrize("activation", ["softplus", "shifted_sigmoid"])
+def test_smooth_representation_matches_quadrature(activation):
+    """The Hermite (Mehler) series of G(x, y) against a 2-d Gauss-Hermite rule: v.x + b and
+    v.y + b are jointly normal (variances |x|^2 + b^2, |y|^2 + b^2, covariance x.y + b^2), so
+    G is a 2-d Gaussian integral the tensor rule computes to near machine precision."""
+    X = sample_inputs(3, 4, seed=5) * np.array([[0.5], [1.0], [2.0]])  # three norms
+    bias = 0.7
+    G = RepresentationKernel(activation, bias=bias)(X)
+    f = get_activation(activation).fn
+    for i in range(3):
+        for j in range(3):
+            a = np.sqrt(X[i] @ X[i] + bias**2)
+            b = np.sqrt(X[j] @ X[j] + bias**2)
+            rho = (X[i] @ X[j] + bias**2) / (a * b)
+            ref = gaussian_expectation_2d(f, f, a, b, min(rho, 1.0), nodes=120)
+            assert abs(G[i, j] - ref) <= 1e-9 * abs(ref), (i, j, G[i, j], ref)
 
 
 def test_random_features_converge_to_the_smooth_composition():
