@@ -74,26 +74,38 @@ def expect_error(fn, problem, name):
     assert name in str(info.value), str(info.value)
 
 
+def _row_scales(V):
+    """A power of two >= each row's largest |entry| (1 for zero rows)."""
+    top = np.max(np.abs(V), axis=1, initial=0.0)
+    return np.array([2.0 ** math.frexp(t)[1] if t > 0 else 1.0 for t in top])
+
+
 def relu_reference(V, W=None, trained="first"):
-    """relu NTK in numpy on inputs scaled to norm <= 1 (zero rows give 0), and the scale."""
+    """relu NTK in numpy, scale-safe: K is positively homogeneous of degree 1 in each
+    argument (bias 0), so K(x, y) = s t K(x/s, y/t) with each row scaled to norm <= sqrt(d)
+    by a power of two (exact); zero rows give 0. Returns (K(x/s, y/t), s, t)."""
     W = V if W is None else W
-    m = max(np.max(np.abs(V), initial=0.0), np.max(np.abs(W), initial=0.0))
-    m = 2.0 ** math.frexp(m)[1] if m > 0 else 1.0
+    s, t = _row_scales(V), _row_scales(W)
     with np.errstate(invalid="ignore", divide="ignore"):
-        R = relu_ntk_formula(V / m, W / m, trained=trained)
-    return np.nan_to_num(R, nan=0.0), m
+        R = relu_ntk_formula(V / s[:, None], W / t[:, None], trained=trained)
+    return np.nan_to_num(R, nan=0.0), s, t
+
+
+def _compare(out, ref, scale, bound):
+    """out ~ ref * scale entrywise, to 1e-7 of ``bound`` (the size of ref's terms), in
+    rescaled units down to 1e-300, else absolutely (the float answer
+    of a product near 1e-308 is 0 or subnormal)."""
+    with np.errstate(under="ignore"):
+        big = scale * bound > 1e-300
+        err = np.where(big, np.abs(out / np.where(big, scale, 1.0) - ref) - 1e-7 * bound,
+                       np.abs(out - ref * scale) - 1e-305)
+    assert (err <= 0).all(), (out, ref, scale)
 
 
 def check_relu(K_out, V, W, trained):
-    R, m = relu_reference(V, W, trained)
+    R, s, t = relu_reference(V, W, trained)
     assert np.isfinite(K_out).all()
-    tol = 1e-7 * max(np.max(np.abs(R), initial=0.0), 1e-300)
-    with np.errstate(under="ignore"):
-        # compare in the rescaled units where that is representable, else in absolute terms
-        if m * m * tol > 1e-290:
-            np.testing.assert_allclose(K_out / m / m, R, rtol=0, atol=tol)
-        else:
-            np.testing.assert_allclose(K_out, R * m * m, rtol=0, atol=1e-290)
+    _compare(K_out, R, s[:, None] * t[None, :], max(np.max(np.abs(R), initial=0.0), 1e-300))
 
 
 def overflows(V, W=None):
@@ -135,14 +147,12 @@ def test_relu_ntk_rectangular_and_matvec(data):
         return
     check_relu(K.ntk_gram(A, B, trained="both"), V, W, "both")
     v = np.linspace(-1, 1, W.shape[0])
-    R, m = relu_reference(V, W, "first")
+    R, s, t = relu_reference(V, W, "first")
     out = K.gram_matvec(A, v, Y=B)
     assert out.shape == (V.shape[0],) and np.isfinite(out).all()
-    # open (reported): at inputs ~1e-150 (products ~1e-302) the matvec loses digits to
-    # underflow; compared here only where the products stay far from it
-    if m * m > 1e-250:
-        np.testing.assert_allclose(out / m / m, R @ v, rtol=0,
-                                   atol=1e-7 * max(np.abs(R).sum(axis=1).max(initial=0), 1e-300))
+    with np.errstate(under="ignore"):
+        tv = t * v  # sum_j K_ij v_j = s_i sum_j R_ij (t_j v_j)
+    _compare(out, R @ tv, s, np.abs(R) @ np.abs(tv) + 1e-300)
 
 
 @FUZZ
