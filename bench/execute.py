@@ -146,7 +146,8 @@ def expected_seconds(cfg: dict) -> float:
 
     Kernel jobs: ``SWEEP_KERNEL_S_PER_N3 * n_max^3`` (one eigendecomposition of the largest
     Gram dominates). Trained nets: per size n, ``SWEEP_NET_S_PER_SIZE + SWEEP_NET_S_PER_UNIT
-    * n * m * F * max_iter / 500`` (F input features: d or D). Plus ``SWEEP_JOB_S``.
+    * n * m * F * max_iter / 500`` (F input features: d or D), times
+    ``SWEEP_RANDOMIZED_FACTOR`` for the faithful learner. Plus ``SWEEP_JOB_S``.
     """
     if cfg["model"] in KERNEL_MODELS:
         work = _measured.SWEEP_KERNEL_S_PER_N3 * float(max(cfg["n_grid"])) ** 3
@@ -155,6 +156,8 @@ def expected_seconds(cfg: dict) -> float:
         scale = cfg.get("max_iter", 500) / 500.0
         work = sum(_measured.SWEEP_NET_S_PER_SIZE + _measured.SWEEP_NET_S_PER_UNIT * n
                    * cfg["width"] * features * scale for n in cfg["n_grid"])
+        if cfg.get("randomized"):
+            work *= _measured.SWEEP_RANDOMIZED_FACTOR
     return _measured.SWEEP_JOB_S + work
 
 

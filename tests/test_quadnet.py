@@ -451,10 +451,10 @@ def test_bench_threads_sweep_and_preset_timing_run(tmp_path, capsys):
 @pytest.mark.parametrize("argv, match", [
     (["--sizes", "10,3,4"], "width m must be even"),
     (["--sizes", "10,4"], "expected n,m,D"),
-    (["--sizes", "0,4,4"], "positive integer"),
-    (["--repeat", "0"], "positive integer"),
-    (["--fit-iter", "x"], "positive integer"),
-    (["--n-test", "-5"], "positive integer"),
+    (["--sizes", "0,4,4"], "--sizes: expected an integer >= 1, got 0"),
+    (["--repeat", "0"], "--repeat: expected an integer >= 1, got 0"),
+    (["--fit-iter", "x"], "--fit-iter: expected an integer, got 'x'"),
+    (["--n-test", "-5"], "--n-test: expected an integer >= 1, got -5"),
     (["--preset", "nope"], "unknown preset"),
     (["--bogus"], "unrecognized arguments"),
 ])
