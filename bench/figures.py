@@ -184,7 +184,8 @@ def plot_nstar(medians: pd.DataFrame, slopes: pd.DataFrame | None = None, *, eps
         slopes = None if slopes is None else slopes[np.isclose(slopes["eps"], eps)]
     if medians["eps"].nunique() > 1:
         raise ValueError("medians hold several eps; pass eps=")
-    fig, axes = _figure(ax, size=(7.0, 5.2))
+    own = ax is None  # a figure of our own gets its legend below the axes, clear of the data
+    fig, axes = _figure(ax, size=(7.0, 7.0))
     a = axes[0, 0]
     for row, g in medians.groupby("row", sort=True):
         g = g.sort_values("d")
@@ -217,8 +218,12 @@ def plot_nstar(medians: pd.DataFrame, slopes: pd.DataFrame | None = None, *, eps
     a.set_xticks(sorted(medians["d"].unique()))
     a.xaxis.set_major_formatter(ScalarFormatter())
     a.xaxis.set_minor_formatter(NullFormatter())
-    a.legend(fontsize=7, title="solid: fit, dashed: theory slope; arrow: not reached (lower bound)",
-             title_fontsize=7)
+    legend = dict(fontsize=7, title_fontsize=7,
+                  title="solid: fit, dashed: theory slope; arrow: not reached (lower bound)")
+    if own:
+        fig.legend(loc="outside lower center", frameon=False, **legend)
+    else:
+        a.legend(**legend)
     if title:
         a.set_title(title)
     elif len(medians):
