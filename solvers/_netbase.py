@@ -155,10 +155,12 @@ class NetRegressorBase(RegressorMixin, BaseEstimator):
     def _scale_targets(self, y, cfg):
         self.y_mean_ = float(np.mean(y)) if cfg["fit_intercept"] else 0.0
         yc = y - self.y_mean_
-        # root mean square without overflow or underflow: scale by the largest entry first
-        top = float(np.max(np.abs(yc))) if yc.size else 0.0
-        scale = (top * float(np.sqrt(np.mean((yc / top) ** 2))) if top > 0 else 0.0) \
-            if cfg["standardize"] else 1.0
+        scale = float(np.sqrt(np.mean(yc * yc))) if cfg["standardize"] else 1.0
+        if cfg["standardize"] and not 0 < scale < np.inf and yc.size:
+            # the plain root mean square over- or underflowed: scale by the largest entry first
+            # (only then, so that ordinary targets keep the numbers of earlier versions)
+            top = float(np.max(np.abs(yc)))
+            scale = top * float(np.sqrt(np.mean((yc / top) ** 2))) if top > 0 else 0.0
         self.y_scale_ = scale if scale > 0 and np.isfinite(scale) else 1.0
         return yc / self.y_scale_
 
