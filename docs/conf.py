@@ -36,7 +36,7 @@ extensions = [
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
 # default_table.md is written by `hierlearn report` and included by index.md
-exclude_patterns = ["_build", "examples", "default_table.md"]
+exclude_patterns = ["_build", "examples", "default_table.md", "paper"]  # paper/: published results
 templates_path = []
 html_theme = "alabaster"
 html_static_path = []
