@@ -252,11 +252,20 @@ def test_random_features_same_seed_same_numbers():
 
 
 def test_representation_random_features_converge_to_composed_closed_form():
+    """Both layers sampled at widths D = m: the error falls like 1/sqrt(m), so 16x the width
+    gives about 4x less (mean over six seeds; measured 0.18 -> 0.045 of max |K|). A bias
+    in the sampled kernel would stall the ratio; widths stay small (weights of 128 MB)."""
     X = sphere(8, 4, 9)
     K = ntk_gram(X, activation="relu", trained="both", representation="step")
-    R = ntk_gram(X, activation="relu", trained="both", representation="step",
-                 width=30000, representation_width=30000, seed=1)
-    assert np.max(np.abs(R - K)) < 0.03 * np.max(np.abs(K))
+
+    def error(width):
+        return np.mean([np.max(np.abs(ntk_gram(X, activation="relu", trained="both",
+                                               representation="step", width=width,
+                                               representation_width=width, seed=s) - K))
+                        for s in range(6)]) / np.max(np.abs(K))
+
+    small, large = error(250), error(4000)
+    assert large < 0.07 and small / large > 2.5, (small, large)
 
 
 # -- bad input ------------------------------------------------------------------------------
