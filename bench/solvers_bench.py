@@ -32,6 +32,7 @@ import numpy as np
 import scipy.linalg
 
 from hierlearn import kernels
+from hierlearn._products import gram_product
 from hierlearn.solvers import kernel_ridge, learning_curve
 from hierlearn.solvers.linalg import (SAFE_POTRF_N, blas_threads, check_memory, cho_factor,
                                       cholesky_strategy, single_threaded_blas)
@@ -48,7 +49,7 @@ def _gram(n, seed=0, rank=64):
     """A cheap well-conditioned SPD matrix (factorisation cost does not depend on values)."""
     rng = np.random.default_rng(seed)
     F = rng.standard_normal((n, rank))
-    K = F @ F.T
+    K = gram_product(F)
     K /= rank
     K[np.diag_indices(n)] += 1e-2
     return K, rng.standard_normal(n)

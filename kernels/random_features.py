@@ -20,6 +20,7 @@ import numpy as np
 
 from .. import _validation as V
 from .._memory import check_memory
+from .._products import gram_product
 from .._random import as_generator, check_seed
 from .activations import get_activation
 from .base import Kernel
@@ -108,7 +109,7 @@ class RandomFeatures(Kernel):
             Z = representation_features(X, V_, b, layer.activation)
             Zy = None if Y is None else representation_features(Y, V_, b, layer.activation)
             if isinstance(self.kernel, RepresentationKernel):
-                return Z @ (Z if Zy is None else Zy).T
+                return gram_product(Z, Zy)
         s_b = self.kernel.bias
         if s_b:
             Z = np.hstack([Z, np.full((Z.shape[0], 1), s_b)])
@@ -120,13 +121,13 @@ class RandomFeatures(Kernel):
         act = get_activation(self.kernel.activation)
         preA = Za @ W.T
         preB = preA if Zb is None else Zb @ W.T
-        ZZ = Za @ (Za if Zb is None else Zb).T
+        ZZ = gram_product(Za, Zb)
 
         def prod(p):
             f = act.derivative(p)
             FA = f(preA)
             FB = FA if Zb is None else f(preB)
-            return FA @ FB.T / m
+            return gram_product(FA, None if Zb is None else FB) / m
 
         if isinstance(self.kernel, QuadKernel):
             return 0.25 * prod(2) * ZZ * ZZ

@@ -21,6 +21,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg
 
+from .._products import gram_product
+
 __all__ = [
     "select_centers",
     "approximate_leverage_scores",
@@ -220,7 +222,7 @@ class FalkonPreconditioner:
     def __init__(self, T, n, ridge):
         M = T.shape[0]
         self.T = T
-        inner = (n / M) * (T @ T.T)
+        inner = (n / M) * gram_product(T)
         inner[np.diag_indices_from(inner)] += ridge
         self.A, _ = jittered_cholesky(inner, what="(n/M) T T^T + ridge I")
 

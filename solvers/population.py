@@ -61,6 +61,7 @@ import numpy as np
 from numba import njit, prange
 
 from .._memory import check_budget, check_memory
+from .._products import gram_product
 from .._validation import check_array, check_float, check_int, check_vector
 from ..targets import LowRankPolynomial, gegenbauer, harmonic_dimension, sample_inputs
 
@@ -163,7 +164,7 @@ def _harmonic_basis(d: int, l: int) -> tuple[np.ndarray, np.ndarray]:
         m = 2 * N + 2 + attempt * N
         ss = np.random.SeedSequence([0x5EED, d, l, attempt])
         Z = sample_inputs(m, d, seed=ss)
-        G = gegenbauer(l, d, np.clip(Z @ Z.T, -1.0, 1.0))
+        G = gegenbauer(l, d, np.clip(gram_product(Z), -1.0, 1.0))
         s, V = np.linalg.eigh(G)
         s, V = s[::-1], V[:, ::-1]
         # the zonal functions span exactly N dimensions: a clean gap after the N-th eigenvalue
@@ -274,7 +275,7 @@ class PopulationError:
         self.n_max = X.shape[0]
         U = target.directions
         w = {l: target.zonal_coefficients(l) for l in range(target.degree + 1)}
-        norms = {l: float(w[l] @ gegenbauer(l, d, np.clip(U @ U.T, -1, 1)) @ w[l]) / N[l]
+        norms = {l: float(w[l] @ gegenbauer(l, d, np.clip(gram_product(U), -1, 1)) @ w[l]) / N[l]
                  for l in w if np.any(w[l])}
         self.unlearnable_ = float(sum(v for l, v in norms.items() if mu[l] == 0))
         # features for the lowest degrees (largest eigenvalues, worst cancellation) while

@@ -170,3 +170,30 @@ def test_large_cholesky_does_not_crash():
     lines = dict(line.split(" ", 1) for line in proc.stdout.splitlines())
     assert lines["strategy"].split()[0] in {"blocked", "lapack"}
     assert float(lines["residual"]) < 1e-8
+
+
+_LARGE_SYRK = textwrap.dedent("""
+    import numpy as np
+    from hierlearn._products import gram_product
+    from hierlearn._threads import blas_threads
+    A = np.random.default_rng(0).standard_normal(({n}, 270))
+    G = gram_product(A)
+    rows = np.random.default_rng(1).choice({n}, 50, replace=False)
+    ref = np.einsum("ik,jk->ij", A[rows], A)  # no BLAS at all
+    print("threads", blas_threads(), flush=True)
+    print("error", float(np.abs(G[rows] - ref).max()), flush=True)
+""")
+
+
+@pytest.mark.slow
+def test_large_gram_product_does_not_crash():
+    # numpy's A @ A.T goes to OpenBLAS's threaded dsyrk, which segfaults at this size with 2
+    # threads (it killed a protocol job); gram_product runs it on one thread there. Child
+    # process, as above, so a regression fails this test instead of killing the runner.
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="2")
+    proc = subprocess.run([sys.executable, "-c", _LARGE_SYRK.format(n=19661)], env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, (proc.returncode, proc.stdout, proc.stderr[-2000:])
+    lines = dict(line.split(" ", 1) for line in proc.stdout.splitlines())
+    assert int(lines["threads"]) == 2  # the limit is restored after the product
+    assert float(lines["error"]) < 1e-10
