@@ -8,9 +8,14 @@ computed in the same run and the benchmark prints the relative test-error differ
 time ratio. As a second reference measured in the same run, it times one dense Gram tile and
 prints how fast the solver evaluated kernel entries relative to it.
 
-Default sizes are small (n = 20000 only). ``--full`` runs the issue's sizes 20000, 50000,
-100000 (targets: n = 100000 in <= 10 minutes with peak memory < 8 GB; n = 20000 within 1e-3
-relative test-error difference of the dense solve).
+Each size runs at each ridge of ``--ridges`` (default 1e-2, 1e-4, 1e-6) and prints the
+centres used beside those the kernel's spectrum asks for (Gram eigenvalues above 10 x ridge,
+:func:`hierlearn.solvers.nystrom.spectral_n_centers`), the iterations and the seconds per
+iteration. Centres default to ``--n-centers spectrum`` (within half the memory budget).
+
+Default sizes are small (n = 20000 only). ``--full`` runs the sizes 20000, 50000, 100000
+(targets: n = 100000, d = 16, ridge 1e-4, tol 1e-6 within 300 s and 8 GB; n = 20000 within
+1e-3 relative test-error difference of the dense solve).
 
 Usage: ``hierlearn pcg [--full] [--sizes N1,N2] [--methods exact,nystrom] ...``
 (or ``bench.pcg_bench.main(argv)``).
@@ -63,19 +68,22 @@ def _limit_threads(threads):
 def _job_pcg(cfg):
     _limit_threads(cfg["threads"])
     from hierlearn.solvers import falkon, pcg_kernel_ridge
+    from hierlearn.solvers.nystrom import spectral_n_centers
 
     kern, _ = _kernel()
     X, y, Xt, ft, var = _data(cfg["n"], cfg["d"], cfg["n_test"], cfg["seed"], cfg["degree"],
                               cfg["rank"])
     solve = pcg_kernel_ridge if cfg["method"] == "exact" else falkon
     t0 = time.perf_counter()
-    res = solve(X, y, kern, ridge=cfg["ridge"], n_centers=cfg["n_centers"],
+    wanted = spectral_n_centers(kern, cfg["d"], cfg["n"], cfg["ridge"])[0]
+    n_centers = None if cfg["n_centers"] == "sqrt" else cfg["n_centers"]
+    res = solve(X, y, kern, ridge=cfg["ridge"], n_centers=n_centers,
                 centers=cfg["centers"], tol=cfg["tol"], max_iter=cfg["max_iter"],
                 memory_budget=cfg["memory_budget"], seed=cfg["seed"])
     fit_s = time.perf_counter() - t0
     pred = res.predict(Xt)
     return {"fit_s": fit_s, "iterations": res.iterations, "residual": float(res.residuals[-1]),
-            "converged": res.converged, "n_centers": len(res.centers),
+            "converged": res.converged, "n_centers": len(res.centers), "wanted": wanted,
             "cached": res.cached_factor, "timings": res.timings,
             "kernel_evals": res.kernel_evaluations, "pred": pred,
             "test_error": float(np.mean((pred - ft) ** 2) / var), "peak_rss": _peak_rss_bytes()}
@@ -139,6 +147,26 @@ def _pos(text):
     return v
 
 
+def _floats(text):
+    vals = [_pos(v) for v in text.split(",") if v.strip()]
+    if not vals:
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive numbers, got {text!r}")
+    return vals
+
+
+def _centres(text):
+    if text in ("spectrum", "sqrt"):
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected an int, 'sqrt' or 'spectrum', got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected n_centers >= 1, got {value}")
+    return value
+
+
 def build_parser():
     p = argparse.ArgumentParser(
         prog="hierlearn pcg",
@@ -151,10 +179,13 @@ def build_parser():
     p.add_argument("--d", type=int, default=16, help="input dimension (default 16)")
     p.add_argument("--methods", default="exact", metavar="M1,M2",
                    help="exact and/or nystrom (default exact)")
-    p.add_argument("--ridge", type=_pos, default=1e-2,
-                   help="(K + ridge I) alpha = y (default 1e-2)")
-    p.add_argument("--n-centers", type=int, default=None,
-                   help="Nystrom centres (default: the solver's, min(n, max(200, 10 sqrt n)))")
+    p.add_argument("--ridges", "--ridge", type=_floats, default=[1e-2, 1e-4, 1e-6],
+                   metavar="R1,R2,...",
+                   help="(K + ridge I) alpha = y, one run per ridge (default 1e-2,1e-4,1e-6)")
+    p.add_argument("--n-centers", type=_centres, default="spectrum",
+                   help="Nystrom centres: an int, 'sqrt' (the solver's default, "
+                        "min(n, max(200, 10 sqrt n))) or 'spectrum' (default: every Gram "
+                        "eigenvalue above 10 x ridge, within half the memory budget)")
     p.add_argument("--centers", choices=("uniform", "leverage"), default="uniform")
     p.add_argument("--tol", type=_pos, default=1e-6, help="relative residual (default 1e-6)")
     p.add_argument("--max-iter", type=int, default=200)
@@ -175,6 +206,41 @@ def build_parser():
     return p
 
 
+def _bench_cell(base, n, ridge, methods, dense_max, ref, isolate):
+    """Print the dense reference (where it fits) and each method at (n, ridge); return the
+    number of failed runs."""
+    cfg = dict(base, n=n, ridge=ridge)
+    dense, failures = None, 0
+    if 0 < n <= dense_max:
+        try:
+            dense = _in_child(_job_dense, cfg, isolate)
+        except Exception as exc:  # noqa: BLE001 - report and go on with the matrix-free runs
+            print(f"{n:>7} {ridge:7.0e} {'dense':>8}  failed: {type(exc).__name__}: {exc}")
+        else:
+            print(f"{n:>7} {ridge:7.0e} {'dense':>8} {'':>6} {'':>6} {'':>5} {'':>7} {'':>8} "
+                  f"{dense['fit_s']:8.1f} {1.0:8.2f} {dense['peak_rss'] / 2**30:7.2f} "
+                  f"{dense['test_error']:10.4e} {'':>9} {'':>8}")
+    for method in methods:
+        try:
+            r = _in_child(_job_pcg, dict(cfg, method=method), isolate)
+        except Exception as exc:  # noqa: BLE001
+            failures += 1
+            print(f"{n:>7} {ridge:7.0e} {method:>8}  failed: {type(exc).__name__}: {exc}")
+            continue
+        vs = f"{r['fit_s'] / dense['fit_s']:8.2f}" if dense else f"{'-':>8}"
+        reld = (f"{abs(r['test_error'] - dense['test_error']) / dense['test_error']:9.1e}"
+                if dense else f"{'-':>9}")
+        t = r["timings"]
+        rate = r["kernel_evals"] / max(t.get("iterations", 0) + t.get("preconditioner", 0)
+                                       + t.get("centers", 0), 1e-9)
+        per_iter = t.get("iterations", 0.0) / max(r["iterations"], 1)
+        print(f"{n:>7} {ridge:7.0e} {method:>8} {r['n_centers']:>6} {r['wanted']:>6} "
+              f"{r['iterations']:>5} {per_iter:7.2f} {r['residual']:8.1e} {r['fit_s']:8.1f} {vs} "
+              f"{r['peak_rss'] / 2**30:7.2f} {r['test_error']:10.4e} {reld} "
+              f"{rate / ref['rate']:8.2f}" + ("" if r["converged"] else "  (not converged)"))
+    return failures
+
+
 def main(argv=None):
     """Run the benchmark; returns a process exit code."""
     args = build_parser().parse_args(argv)
@@ -187,54 +253,29 @@ def main(argv=None):
     sizes = list(FULL_SIZES) if args.full else args.sizes
     isolate = not args.no_isolate
     base = {"d": args.d, "n_test": args.n_test, "seed": args.seed, "degree": args.degree,
-            "rank": args.rank, "threads": args.threads, "ridge": args.ridge, "tol": args.tol,
+            "rank": args.rank, "threads": args.threads, "tol": args.tol,
             "max_iter": args.max_iter, "memory_budget": int(args.memory_gb * 2**30),
             "centers": args.centers, "n_centers": args.n_centers}
 
     ref = _in_child(_job_tile_rate, dict(base, tile=args.ref_tile), isolate)
     print(f"kernel: closed-form relu NTK (both layers), {ref['label']}; d={args.d}, "
-          f"target degree {args.degree} rank {args.rank}, ridge {args.ridge:g}, tol {args.tol:g}, "
-          f"centres {args.centers}, budget {args.memory_gb:g} GiB, {args.threads} thread(s)")
+          f"target degree {args.degree} rank {args.rank}, tol {args.tol:g}, centres "
+          f"{args.centers}, n_centers {args.n_centers}, budget {args.memory_gb:g} GiB, "
+          f"{args.threads} thread(s)")
     print(f"reference: one {args.ref_tile} x {args.ref_tile} Gram tile at {ref['rate'] / 1e6:.1f} M entries/s")
-    header = (f"{'n':>7} {'method':>8} {'M':>5} {'iters':>5} {'resid':>8} {'fit s':>8} "
-              f"{'vs dense':>8} {'peak GB':>7} {'test err':>10} {'rel diff':>9} {'rate/ref':>8}")
+    header = (f"{'n':>7} {'ridge':>7} {'method':>8} {'M':>6} {'M spec':>6} {'iters':>5} "
+              f"{'s/iter':>7} {'resid':>8} {'fit s':>8} {'vs dense':>8} {'peak GB':>7} "
+              f"{'test err':>10} {'rel diff':>9} {'rate/ref':>8}")
     print(header)
     print("-" * len(header))
     failures = 0
     for n in sizes:
-        dense = None
-        if 0 < n <= args.dense_max:
-            try:
-                dense = _in_child(_job_dense, dict(base, n=n), isolate)
-            except Exception as exc:  # noqa: BLE001 - report and go on with the matrix-free runs
-                print(f"{n:>7} {'dense':>8}  failed: {type(exc).__name__}: {exc}")
-            else:
-                print(f"{n:>7} {'dense':>8} {'':>5} {'':>5} {'':>8} {dense['fit_s']:8.1f} "
-                      f"{1.0:8.2f} {dense['peak_rss'] / 2**30:7.2f} {dense['test_error']:10.4e} "
-                      f"{'':>9} {'':>8}")
-        for method in methods:
-            try:
-                r = _in_child(_job_pcg, dict(base, n=n, method=method), isolate)
-            except Exception as exc:  # noqa: BLE001
-                failures += 1
-                print(f"{n:>7} {method:>8}  failed: {type(exc).__name__}: {exc}")
-                continue
-            vs = f"{r['fit_s'] / dense['fit_s']:8.2f}" if dense else f"{'-':>8}"
-            if dense:
-                rel = abs(r["test_error"] - dense["test_error"]) / dense["test_error"]
-                reld = f"{rel:9.1e}"
-            else:
-                reld = f"{'-':>9}"
-            rate = r["kernel_evals"] / max(r["timings"].get("iterations", 0)
-                                           + r["timings"].get("preconditioner", 0)
-                                           + r["timings"].get("centers", 0), 1e-9)
-            print(f"{n:>7} {method:>8} {r['n_centers']:>5} {r['iterations']:>5} "
-                  f"{r['residual']:8.1e} {r['fit_s']:8.1f} {vs} {r['peak_rss'] / 2**30:7.2f} "
-                  f"{r['test_error']:10.4e} {reld} {rate / ref['rate']:8.2f}"
-                  + ("" if r["converged"] else "  (not converged)"))
-    print("vs dense: fit time / dense fit time (Gram + Cholesky) at the same n; rel diff: "
-          "|err - err_dense| / err_dense; rate/ref: kernel entries per second during the solve / "
-          "the reference tile's.")
+        for ridge in args.ridges:
+            failures += _bench_cell(base, n, ridge, methods, args.dense_max, ref, isolate)
+    print("M: centres used; M spec: centres the spectrum asks for (Gram eigenvalues above 10 x "
+          "ridge); s/iter: seconds per CG iteration; vs dense: fit time / dense fit time (Gram + "
+          "Cholesky) at the same n; rel diff: |err - err_dense| / err_dense; rate/ref: kernel "
+          "entries per second during the solve / the reference tile's.")
     return 1 if failures else 0
 
 

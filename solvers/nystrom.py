@@ -22,8 +22,11 @@ import numpy as np
 import scipy.linalg
 
 from .._products import gram_product
+from ..targets import harmonic_dimension
 
 __all__ = [
+    "SPECTRAL_FACTOR",
+    "spectral_n_centers",
     "select_centers",
     "approximate_leverage_scores",
     "NystromPreconditioner",
@@ -111,6 +114,46 @@ def check_n_centers(n_centers, X):
     if n_centers > n:
         raise ValueError(f"n_centers={n_centers} exceeds the number of samples n={n} "
                          f"(X has shape {X.shape})")
+
+#: Centres sized to the spectrum capture every Gram eigenvalue above this multiple of the
+#: ridge, which leaves the preconditioned system a condition number of about 1 + SPECTRAL_FACTOR.
+SPECTRAL_FACTOR = 10.0
+
+
+def spectral_n_centers(kernel, d: int, n: int, ridge: float, *,
+                       factor: float = SPECTRAL_FACTOR) -> tuple[int, float]:
+    """Nystrom centres a dot-product kernel's spectrum asks for at this ridge, and what is left.
+
+    On S^(d-1) a dot-product kernel has Funk-Hecke eigenvalues mu_l with multiplicity N(d, l)
+    (``kernel.eigenvalues``), and the Gram matrix of n uniform points has about N(d, l)
+    eigenvalues near ``n mu_l``. A Nystrom preconditioner of rank M leaves conjugate gradients
+    a condition number of about ``1 + lambda_{M+1} / ridge`` (Rudi, Carratino and Rosasco
+    2017; Frangella, Tropp and Udell 2023), so M should cover every eigenvalue above
+    ``factor * ridge``: the sum of N(d, l) over those levels (at most n).
+
+    Returns
+    -------
+    n_centers : int
+        That count, between 1 and n.
+    next_eigenvalue : float
+        The largest Gram eigenvalue ``n mu_l`` left out (0 when every level is covered), for
+        estimating the condition number a smaller M leaves.
+    """
+    if not hasattr(kernel, "eigenvalues"):
+        raise TypeError(f"n_centers='spectrum' needs a dot-product kernel with eigenvalues "
+                        f"(NTK, QuadKernel, ...), got {type(kernel).__name__}")
+    levels, total = [], 0
+    while total < n:  # every level that can hold one of the n Gram eigenvalues
+        levels.append(harmonic_dimension(d, len(levels)))
+        total += levels[-1]
+    levels.append(harmonic_dimension(d, len(levels)))  # one more: odd levels may vanish
+    mu = np.asarray(kernel.eigenvalues(d, len(levels) - 1), dtype=np.float64)
+    gram = n * mu
+    keep = gram > factor * ridge
+    count = int(min(n, max(1, np.sum(np.asarray(levels)[keep]))))
+    left = gram[~keep]
+    return count, float(left.max()) if left.size else 0.0
+
 
 def select_centers(X, n_centers, *, kernel=None, ridge=None, method="uniform", seed=None,
                    n_pilot=None, nm_blocks_factory=None):

@@ -40,7 +40,7 @@ from .cg import conjugate_gradient, solve_columns
 from .curves import _check_normalizer, _check_sizes, _frame, _validation_points
 from .ridge import check_ridges
 from .nystrom import (FalkonPreconditioner, NystromPreconditioner, check_n_centers,
-                      jittered_cholesky, select_centers)
+                      jittered_cholesky, select_centers, spectral_n_centers)
 from .operators import DaskKernelOperator, KernelOperator
 
 __all__ = ["MatrixFreeResult", "PCGResult", "default_n_centers", "falkon", "learning_curve_pcg",
@@ -137,10 +137,13 @@ def _problem(X, y, kernel, kernel_params, ridge, n_centers, tol, max_iter, memor
     ridge = V.check_float(ridge, "ridge", minimum=0.0, strict=True)
     V.check_float(tol, "tol", minimum=0.0, strict=True)
     V.check_int(max_iter, "max_iter", minimum=1)
-    n_centers = default_n_centers(n) if n_centers is None else n_centers
-    check_n_centers(n_centers, X)
     budget = check_budget(memory_budget)
     kern = as_kernel(kernel, **(kernel_params or {}))
+    if isinstance(n_centers, str):
+        V.check_choice(n_centers, "n_centers", ("spectrum",))
+        n_centers = _spectral_centers(kern, X, ridge, budget)
+    n_centers = default_n_centers(n) if n_centers is None else n_centers
+    check_n_centers(n_centers, X)
     M = int(n_centers)
     # fixed: K_CC, its factor, the M x M factors and temporaries (about 5 M^2), and about
     # 10 work n-vectors (CG state, preconditioner scratch, y copies)
@@ -155,6 +158,21 @@ def _problem(X, y, kernel, kernel_params, ridge, n_centers, tol, max_iter, memor
     cache = _F64 * n * M <= free // 2
     return _Problem(X, y, kern, ridge, M, budget, cache,
                     free - _F64 * n * M if cache else free)
+
+
+def _spectral_centers(kern, X, ridge, budget):
+    """``n_centers="spectrum"``: :func:`spectral_n_centers`, within half the memory budget
+    (the M x M factors take about 5 M^2 floats), with a warning when the budget cuts it."""
+    n, d = X.shape
+    wanted, _ = spectral_n_centers(kern, d, n, ridge)
+    cap = max(1, int(math.sqrt(budget / 2 / (5 * _F64))))
+    if wanted > cap:
+        warnings.warn(
+            f"n_centers='spectrum': the kernel's spectrum asks for {wanted} Nystrom centres at "
+            f"ridge={ridge:g} (n={n}, d={d}) but memory_budget={budget} bytes allows {cap}; "
+            "conjugate gradients will need more iterations (raise memory_budget or the ridge)",
+            UserWarning, stacklevel=4)
+    return min(wanted, cap)
 
 
 def _centers(prob, op, centers, seed):
@@ -189,8 +207,12 @@ def pcg_kernel_ridge(X, y, kernel="ntk", *, ridge=1.0, kernel_params=None, n_cen
     ridge : float > 0
         ``(K + ridge I) alpha = y`` (scikit-learn KernelRidge's ``alpha``; not divided by n).
     kernel_params : dict, optional
-    n_centers : int, optional
-        Nystrom centres M, 1 <= M <= n. Default :func:`default_n_centers`.
+    n_centers : int or "spectrum", optional
+        Nystrom centres M, 1 <= M <= n. Default :func:`default_n_centers`. ``"spectrum"``
+        (dot-product kernels, inputs on the sphere): as many as the kernel has Gram
+        eigenvalues above 10 x ridge (:func:`hierlearn.solvers.nystrom.spectral_n_centers`),
+        so that the preconditioned condition number stays near 11, within half of
+        ``memory_budget`` (a UserWarning says when the budget cuts it).
     centers : {"uniform", "leverage"}
         How the centres are drawn (:func:`hierlearn.solvers.nystrom.select_centers`).
     preconditioner : bool

@@ -18,7 +18,8 @@ from sklearn.metrics.pairwise import rbf_kernel
 from hierlearn.kernels import NTK, CallableKernel, QuadKernel, RandomFeatures, as_kernel
 from hierlearn.kernels.arccos import relu_ntk_formula
 from hierlearn.solvers import KernelOperator, conjugate_gradient, falkon, pcg_kernel_ridge
-from hierlearn.solvers.nystrom import approximate_leverage_scores, select_centers
+from hierlearn.solvers.nystrom import (approximate_leverage_scores, select_centers,
+                                       spectral_n_centers)
 
 SOLVERS = {"exact": pcg_kernel_ridge, "nystrom": falkon}
 
@@ -296,14 +297,59 @@ def test_package_kernel_matches_dense(kern):
     assert np.linalg.norm(res.coef - alpha) <= 1e-6 * np.linalg.norm(alpha)
 
 
+@pytest.mark.parametrize("lo, hi", [(1, 2), (2, 4), (4, 6)])
+def test_spectral_count_matches_the_gram_eigenvalues(lo, hi):
+    # a threshold between two eigen-levels n mu_lo > t > n mu_hi: the predicted count (whole
+    # levels, from the Funk-Hecke eigenvalues) equals the number of Gram eigenvalues above t
+    # (relu NTK, both layers: odd levels >= 3 vanish; N(5, l) = 1, 5, 14, 30, 55, 91, 140)
+    kern, d, n = NTK("relu", trained="both"), 5, 1500
+    mu = np.asarray(kern.eigenvalues(d, 8))
+    t = n * np.sqrt(mu[lo] * mu[hi])
+    eig = np.linalg.eigvalsh(kern(sphere(n, d, 0)))
+    count, left = spectral_n_centers(kern, d, n, t / 10)
+    assert count == int((eig > t).sum())
+    assert left == pytest.approx(n * mu[hi])
+
+
+def test_spectrum_sized_centres_cut_iterations():
+    X = sphere(2000, 6, 1)
+    y = target(X)
+    ntk = NTK("relu", trained="both")
+    kw = dict(kernel=ntk, ridge=1e-4, tol=1e-8, max_iter=3000, seed=0)
+    sized = pcg_kernel_ridge(X, y, n_centers="spectrum", **kw)
+    want, _ = spectral_n_centers(ntk, 6, 2000, 1e-4)
+    assert len(sized.centers) == want > 447  # more than the sqrt rule's 10 sqrt(n)
+    default = pcg_kernel_ridge(X, y, **kw)
+    assert sized.converged and default.converged
+    # condition number about 1 + SPECTRAL_FACTOR = 11: CG's bound sqrt(11) / 2 ln(2 / tol) = 32
+    assert sized.iterations <= 32 < default.iterations, (sized.iterations, default.iterations)
+    np.testing.assert_allclose(sized.coef, default.coef, rtol=0,
+                               atol=1e-5 * np.abs(default.coef).max())
+    with pytest.warns(UserWarning, match="spectrum asks for 1293 .* allows 300"), \
+            warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # 5 iterations: not the point here
+        capped = pcg_kernel_ridge(X, y, n_centers="spectrum", memory_budget=7_200_000,
+                                  **dict(kw, max_iter=5))
+    assert len(capped.centers) == 300  # sqrt(budget / 2 / 40): M x M factors in half of it
+    with pytest.raises(ValueError, match="n_centers"):
+        pcg_kernel_ridge(X, y, n_centers="sqrt", **kw)
+    with pytest.raises(TypeError, match="dot-product kernel"):
+        pcg_kernel_ridge(X, y, n_centers="spectrum",
+                         kernel=CallableKernel(relu_ntk), ridge=1e-2)
+
+
 def test_bench_smoke(capsys):
     from hierlearn.bench import pcg_bench
 
     code = pcg_bench.main(["--sizes", "300", "--methods", "exact,nystrom", "--n-test", "50",
-                           "--no-isolate", "--ref-tile", "64", "--threads", "1", "--d", "6"])
+                           "--no-isolate", "--ref-tile", "64", "--threads", "1", "--d", "6",
+                           "--ridges", "1e-2,1e-4"])
     out = capsys.readouterr().out
     assert code == 0
     assert "dense" in out and "exact" in out and "nystrom" in out
-    exact_line = next(line for line in out.splitlines() if line.split()[:2] == ["300", "exact"])
-    assert float(exact_line.split()[9]) < 1e-3  # rel diff of test error vs the dense solve
+    for ridge in ("1e-02", "1e-04"):
+        line = next(line for line in out.splitlines()
+                    if line.split()[:3] == ["300", ridge, "exact"]).split()
+        assert float(line[12]) < 1e-3  # rel diff of test error vs the dense solve
+        assert int(line[3]) == int(line[4])  # the spectrum's M fits the budget here
     assert pcg_bench.main(["--methods", "gauss"]) == 2

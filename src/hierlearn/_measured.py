@@ -58,9 +58,16 @@ TILE_COLS = ((16384, 512), (2048, 256), (0, 128))
 #: runs on the shared 2-core VM, whose load from other sessions varies by the minute. At load
 #: ~2, two threads won by 1.04-1.2x below 2e7 flops and by 1.4-1.7x from 3.4e7 on; at load
 #: 3-7 one thread won everywhere, by 2-25x below 3.4e7 and by 1.2-2x from 1.3e8 on. The
-#: threshold takes the side of the risk: one thread where a second one gains at most ~1.5x
-#: on a quiet machine but can cost 10x or more on a busy one.
-BLAS_SINGLE_THREAD_FLOPS = 1.0e8
+#: threshold was 1e8 then, on the side of the risk. Remeasured 2026-12-02 04:57-04:58 UTC,
+#: three sweeps on the quiet machine (load 1.4): two threads gained 1.07-1.28x at 1.7e7 flops,
+#: 1.17-1.45x at 3.4e7 and 1.31-1.47x at 6.7e7; the Quad-Net evaluation at (n, m, D) =
+#: (724, 200, 100) (2.9e7 per product) took 1.79 ms inside a fit on one thread and 0.89 ms on
+#: two. The threshold now sits in that crossover, at 2e7: the 10x case above (1.6e7) stays on
+#: one thread; between 2e7 and 1e8 two threads now run, which a busy machine (load 3-7, above)
+#: can make slower. The choice depends on the problem size only, never on the load, because
+#: the thread count changes OpenBLAS's summation order and so the last bits of a fit
+#: (2.6e-10 at (724, 200, 100)): the same seed must give the same numbers on a busy machine.
+BLAS_SINGLE_THREAD_FLOPS = 2.0e7
 
 #: Seconds an embedded Dask LocalCluster takes to start (2 workers, 2026-11-26): sweeps
 #: expected to take less than a few times this run serially instead.
