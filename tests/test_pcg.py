@@ -353,3 +353,25 @@ def test_bench_smoke(capsys):
         assert float(line[12]) < 1e-3  # rel diff of test error vs the dense solve
         assert int(line[3]) == int(line[4])  # the spectrum's M fits the budget here
     assert pcg_bench.main(["--methods", "gauss"]) == 2
+
+
+def test_nystrom_preconditioner_streamed_equals_cached_and_dense():
+    # P^{-1} r for P = U U^T + ridge I, U = K_nC T^{-1}: the streamed application (blocks of
+    # K_nC, one triangular solve each way) equals the cached one and a dense solve with P
+    from hierlearn.solvers.nystrom import NystromPreconditioner
+
+    X = sphere(400, 5, 2)
+    idx = np.arange(0, 400, 5)
+    K = relu_ntk(X, X)
+    T = scipy.linalg.cholesky(K[np.ix_(idx, idx)] + 1e-10 * np.eye(len(idx)), lower=False)
+
+    def blocks():
+        for s in range(0, 400, 64):
+            yield slice(s, min(s + 64, 400)), K[s:s + 64][:, idx]
+
+    r = np.random.default_rng(0).standard_normal(400)
+    out = {c: NystromPreconditioner(T, blocks, 400, 1e-3, cache=c)(r) for c in (True, False)}
+    U = scipy.linalg.solve_triangular(T, K[:, idx].T, trans="T").T
+    dense = np.linalg.solve(U @ U.T + 1e-3 * np.eye(400), r)
+    np.testing.assert_allclose(out[False], out[True], rtol=1e-10, atol=1e-10 * np.abs(dense).max())
+    np.testing.assert_allclose(out[False], dense, rtol=1e-6, atol=1e-6 * np.abs(dense).max())
