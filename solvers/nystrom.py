@@ -115,6 +115,7 @@ def check_n_centers(n_centers, X):
         raise ValueError(f"n_centers={n_centers} exceeds the number of samples n={n} "
                          f"(X has shape {X.shape})")
 
+
 #: Centres sized to the spectrum capture every Gram eigenvalue above this multiple of the
 #: ridge, which leaves the preconditioned system a condition number of about 1 + SPECTRAL_FACTOR.
 SPECTRAL_FACTOR = 10.0

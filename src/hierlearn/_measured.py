@@ -27,9 +27,10 @@ __all__ = [
 #: ``A @ A.T``). OpenBLAS's threaded Cholesky (SkylakeX kernels, 2 threads) dies with SIGSEGV at
 #: n >= 16000; 15000 and 15500 are fine, as is one thread or OPENBLAS_CORETYPE=Haswell. Measured
 #: 2026-11-23 by factoring a random SPD matrix of each order in a subprocess. Its threaded
-#: ``dsyrk``, which ``dpotrf`` calls, dies the same way for n x n outputs from n = 18 500 with
-#: k = 270 columns (2026-12-02; details in ``hierlearn._products``). tests/test_linalg.py keeps
-#: regression tests for both at n = 16384 / 19 661 through the safe paths.
+#: ``dsyrk``, which ``dpotrf`` calls (probably the same bug), dies the same way for n x n
+#: outputs from n = 18 500 with k = 270 columns (2026-12-02; details in ``hierlearn._products``).
+#: tests/test_linalg.py keeps regression tests for both at n = 16384 / 19 661 through the safe
+#: paths.
 SAFE_POTRF_N = 15000
 
 #: Diagonal block order of the crash-safe blocked Cholesky (below SAFE_POTRF_N). At n = 15000:

@@ -5,12 +5,13 @@ the OpenBLAS in the numpy/scipy wheels (0.3.30/0.3.31, SkylakeX kernels, 2 threa
 its output and kills the process with SIGSEGV once the output is large: n = 18 500 and 19 661
 rows with k = 270 columns and n = 19 661 with k = 1000 died; n = 17 000 with k = 270 and
 n = 19 661 with k = 17 or 64 survived; one thread never died (2026-12-02, numpy 2.4.6, one child
-process per case). It is the bug behind the threaded ``dpotrf`` crash that
-:data:`hierlearn._measured.SAFE_POTRF_N` guards (``dpotrf`` updates through ``dsyrk``; OpenBLAS
-issue 2821), so the same order is the limit here. Above it the product runs on one BLAS thread
-(n = 19 661, k = 270: 8.1 s, against 8.9 s threaded where it survives). Switching to ``dgemm``
-on a copy would also avoid the crash, but changes the last bits of some entries, and with them
-results already published.
+process per case). It is probably the bug behind the threaded ``dpotrf`` crash that
+:data:`hierlearn._measured.SAFE_POTRF_N` guards (in OpenBLAS issue 2821 a threaded ``dpotrf``
+died inside ``dsyrk_thread_UT``), so the same order is the limit here. Above it the product runs
+on one BLAS thread, which cost nothing where measured (n = 16 384, k = 270: 3.6 s on one
+thread, 8.9 s on two, another job holding the second core). Switching to ``dgemm`` on a copy
+would also avoid the crash, but changes the last bits of some entries, and with them results
+already published.
 """
 
 from __future__ import annotations
