@@ -74,8 +74,8 @@ def _job_pcg(cfg):
     X, y, Xt, ft, var = _data(cfg["n"], cfg["d"], cfg["n_test"], cfg["seed"], cfg["degree"],
                               cfg["rank"])
     solve = pcg_kernel_ridge if cfg["method"] == "exact" else falkon
-    t0 = time.perf_counter()
     wanted = spectral_n_centers(kern, cfg["d"], cfg["n"], cfg["ridge"])[0]
+    t0 = time.perf_counter()
     n_centers = None if cfg["n_centers"] == "sqrt" else cfg["n_centers"]
     res = solve(X, y, kern, ridge=cfg["ridge"], n_centers=n_centers,
                 centers=cfg["centers"], tol=cfg["tol"], max_iter=cfg["max_iter"],
