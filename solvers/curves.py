@@ -282,12 +282,7 @@ class _Curve:
         self.K_val, self.y_val = self.K[start:], self.y[start:]
 
     def record(self, i, j, alpha, gdiag=None, *, loo=np.nan, gcv=np.nan, train=None):
-        """Errors of prefix ``sizes[i]`` at ``ridges[j]`` from its dual coefficients.
-
-        The first evaluation of a pair stands: a later factorisation at a larger size gives
-        the same numbers up to rounding, and the search has already used these."""
-        if self.evaluated[i, j]:
-            return
+        """Errors of prefix ``sizes[i]`` at ``ridges[j]`` from its dual coefficients."""
         m = int(self.sizes[i])
         a = self.arrays
         a["test_error"][i, j] = self.test_error(alpha, m)
