@@ -33,6 +33,8 @@ import time
 
 import numpy as np
 
+from . import _args
+
 FULL_SIZES = (20000, 50000, 100000)
 
 
@@ -147,13 +149,6 @@ def _pos(text):
     return v
 
 
-def _floats(text):
-    vals = [_pos(v) for v in text.split(",") if v.strip()]
-    if not vals:
-        raise argparse.ArgumentTypeError(f"expected comma-separated positive numbers, got {text!r}")
-    return vals
-
-
 def _centres(text):
     if text in ("spectrum", "sqrt"):
         return text
@@ -179,8 +174,8 @@ def build_parser():
     p.add_argument("--d", type=int, default=16, help="input dimension (default 16)")
     p.add_argument("--methods", default="exact", metavar="M1,M2",
                    help="exact and/or nystrom (default exact)")
-    p.add_argument("--ridges", "--ridge", type=_floats, default=[1e-2, 1e-4, 1e-6],
-                   metavar="R1,R2,...",
+    p.add_argument("--ridges", "--ridge", type=_args.float_list(0, None, lo_open=True),
+                   default=[1e-2, 1e-4, 1e-6], metavar="R1,R2,...",
                    help="(K + ridge I) alpha = y, one run per ridge (default 1e-2,1e-4,1e-6)")
     p.add_argument("--n-centers", type=_centres, default="spectrum",
                    help="Nystrom centres: an int, 'sqrt' (the solver's default, "
