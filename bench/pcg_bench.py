@@ -1,7 +1,7 @@
 """Benchmark of the matrix-free kernel ridge solver (``solvers.pcg_kernel_ridge``).
 
-Closed-form relu NTK (both layers trained), inputs uniform on S^(d-1), a low-rank polynomial
-target. For each n: wall time, CG iterations, final relative residual, peak resident memory of
+Closed-form relu NTK, K_NTK (both layers trained, the default) and/or K_L (first layer only,
+``--trained first,both``), inputs uniform on S^(d-1), a low-rank polynomial target. For each n: wall time, CG iterations, final relative residual, peak resident memory of
 the solving process (each job runs in a fresh spawned process, so ``ru_maxrss`` is its own
 peak), and test error; where the dense solve fits (n <= --dense-max) the exact dense solution is
 computed in the same run and the benchmark prints the relative test-error difference and the
@@ -11,7 +11,9 @@ prints how fast the solver evaluated kernel entries relative to it.
 Each size runs at each ridge of ``--ridges`` (default 1e-2, 1e-4, 1e-6) and prints the
 centres used beside those the kernel's spectrum asks for (Gram eigenvalues above 10 x ridge,
 :func:`hierlearn.solvers.nystrom.spectral_n_centers`), the iterations and the seconds per
-iteration. Centres default to ``--n-centers spectrum`` (within half the memory budget).
+iteration, and the seconds spent before the first iteration (centres, their factor and the
+preconditioner's setup). Centres default to ``--n-centers spectrum`` (within half the memory
+budget).
 
 Default sizes are small (n = 20000 only). ``--full`` runs the sizes 20000, 50000, 100000
 (targets: n = 100000, d = 16, ridge 1e-4, tol 1e-6 within 300 s and 8 GB; n = 20000 within
@@ -39,11 +41,11 @@ FULL_SIZES = (20000, 50000, 100000)
 
 
 # ------------------------------------------------------------------------------- kernel setup
-def _kernel():
-    """The benchmark's kernel (closed-form relu NTK, both layers) and its label."""
+def _kernel(trained="both"):
+    """The benchmark's kernel (closed-form relu NTK, ``trained`` layers) and its label."""
     from hierlearn.kernels import NTK
 
-    return NTK("relu", trained="both"), "NTK(relu, both) closed form"
+    return NTK("relu", trained=trained), f"NTK(relu, {trained}) closed form"
 
 
 def _data(n, d, n_test, seed, degree, rank):
@@ -72,7 +74,7 @@ def _job_pcg(cfg):
     from hierlearn.solvers import falkon, pcg_kernel_ridge
     from hierlearn.solvers.nystrom import spectral_n_centers
 
-    kern, _ = _kernel()
+    kern, _ = _kernel(cfg["trained"])
     X, y, Xt, ft, var = _data(cfg["n"], cfg["d"], cfg["n_test"], cfg["seed"], cfg["degree"],
                               cfg["rank"])
     solve = pcg_kernel_ridge if cfg["method"] == "exact" else falkon
@@ -95,7 +97,7 @@ def _job_dense(cfg):
     _limit_threads(cfg["threads"])
     from hierlearn.solvers import kernel_ridge
 
-    kern, _ = _kernel()
+    kern, _ = _kernel(cfg["trained"])
     X, y, Xt, ft, var = _data(cfg["n"], cfg["d"], cfg["n_test"], cfg["seed"], cfg["degree"],
                               cfg["rank"])
     t0 = time.perf_counter()
@@ -112,11 +114,11 @@ def _job_dense(cfg):
 def _job_tile_rate(cfg):
     """Kernel entries per second of one dense tile (reference for the solver's rate)."""
     _limit_threads(cfg["threads"])
-    kern, label = _kernel()
+    kern, label = _kernel(cfg["trained"])
     X, *_ = _data(cfg["tile"], cfg["d"], 1, cfg["seed"], cfg["degree"], cfg["rank"])
-    kern(X, X)  # compile, warm up, fault the pages in
+    out = kern(X, X)  # compile, warm up, fault the pages in
     t0 = time.perf_counter()
-    kern(X, X)
+    kern(X, X, out=out)  # into the same pages: a fresh array's page faults can cost 10x
     dt = time.perf_counter() - t0
     return {"rate": X.shape[0] ** 2 / dt, "label": label}
 
@@ -149,6 +151,13 @@ def _pos(text):
     return v
 
 
+def _trained(text):
+    vals = [v.strip() for v in text.split(",") if v.strip()]
+    if not vals or any(v not in ("first", "both") for v in vals):
+        raise argparse.ArgumentTypeError(f"expected first and/or both, got {text!r}")
+    return vals
+
+
 def _centres(text):
     if text in ("spectrum", "sqrt"):
         return text
@@ -172,6 +181,9 @@ def build_parser():
     p.add_argument("--full", action="store_true",
                    help=f"the issue's sizes {','.join(map(str, FULL_SIZES))} (overrides --sizes)")
     p.add_argument("--d", type=int, default=16, help="input dimension (default 16)")
+    p.add_argument("--trained", type=_trained, default=["both"], metavar="T1,T2",
+                   help="relu NTK layers trained: both (K_NTK) and/or first (K_L) "
+                        "(default both)")
     p.add_argument("--methods", default="exact", metavar="M1,M2",
                    help="exact and/or nystrom (default exact)")
     p.add_argument("--ridges", "--ridge", type=_args.float_list(0, None, lo_open=True),
@@ -202,25 +214,28 @@ def build_parser():
 
 
 def _bench_cell(base, n, ridge, methods, dense_max, ref, isolate):
-    """Print the dense reference (where it fits) and each method at (n, ridge); return the
-    number of failed runs."""
+    """Print the dense reference (where it fits) and each method at (n, ridge) for the kernel
+    ``base["trained"]``; return the number of failed runs."""
     cfg = dict(base, n=n, ridge=ridge)
+    tag = {"both": "ntk", "first": "kl"}[cfg["trained"]]
     dense, failures = None, 0
     if 0 < n <= dense_max:
         try:
             dense = _in_child(_job_dense, cfg, isolate)
         except Exception as exc:  # noqa: BLE001 - report and go on with the matrix-free runs
-            print(f"{n:>7} {ridge:7.0e} {'dense':>8}  failed: {type(exc).__name__}: {exc}")
+            print(f"{tag:>4} {n:>7} {ridge:7.0e} {'dense':>8}  failed: {type(exc).__name__}: "
+                  f"{exc}")
         else:
-            print(f"{n:>7} {ridge:7.0e} {'dense':>8} {'':>6} {'':>6} {'':>5} {'':>7} {'':>8} "
-                  f"{dense['fit_s']:8.1f} {1.0:8.2f} {dense['peak_rss'] / 2**30:7.2f} "
+            print(f"{tag:>4} {n:>7} {ridge:7.0e} {'dense':>8} {'':>6} {'':>6} {'':>5} {'':>7} "
+                  f"{'':>8} {'':>7} {dense['fit_s']:8.1f} {1.0:8.2f} {dense['peak_rss'] / 2**30:7.2f} "
                   f"{dense['test_error']:10.4e} {'':>9} {'':>8}")
     for method in methods:
         try:
             r = _in_child(_job_pcg, dict(cfg, method=method), isolate)
         except Exception as exc:  # noqa: BLE001
             failures += 1
-            print(f"{n:>7} {ridge:7.0e} {method:>8}  failed: {type(exc).__name__}: {exc}")
+            print(f"{tag:>4} {n:>7} {ridge:7.0e} {method:>8}  failed: {type(exc).__name__}: "
+                  f"{exc}")
             continue
         vs = f"{r['fit_s'] / dense['fit_s']:8.2f}" if dense else f"{'-':>8}"
         reld = (f"{abs(r['test_error'] - dense['test_error']) / dense['test_error']:9.1e}"
@@ -229,8 +244,9 @@ def _bench_cell(base, n, ridge, methods, dense_max, ref, isolate):
         rate = r["kernel_evals"] / max(t.get("iterations", 0) + t.get("preconditioner", 0)
                                        + t.get("centers", 0), 1e-9)
         per_iter = t.get("iterations", 0.0) / max(r["iterations"], 1)
-        print(f"{n:>7} {ridge:7.0e} {method:>8} {r['n_centers']:>6} {r['wanted']:>6} "
-              f"{r['iterations']:>5} {per_iter:7.2f} {r['residual']:8.1e} {r['fit_s']:8.1f} {vs} "
+        print(f"{tag:>4} {n:>7} {ridge:7.0e} {method:>8} {r['n_centers']:>6} {r['wanted']:>6} "
+              f"{r['iterations']:>5} {per_iter:7.2f} {t.get('preconditioner', 0.0):7.1f} "
+              f"{r['residual']:8.1e} {r['fit_s']:8.1f} {vs} "
               f"{r['peak_rss'] / 2**30:7.2f} {r['test_error']:10.4e} {reld} "
               f"{rate / ref['rate']:8.2f}" + ("" if r["converged"] else "  (not converged)"))
     return failures
@@ -250,25 +266,28 @@ def main(argv=None):
     base = {"d": args.d, "n_test": args.n_test, "seed": args.seed, "degree": args.degree,
             "rank": args.rank, "threads": args.threads, "tol": args.tol,
             "max_iter": args.max_iter, "memory_budget": int(args.memory_gb * 2**30),
-            "centers": args.centers, "n_centers": args.n_centers}
+            "centers": args.centers, "n_centers": args.n_centers, "trained": args.trained[0]}
 
     ref = _in_child(_job_tile_rate, dict(base, tile=args.ref_tile), isolate)
-    print(f"kernel: closed-form relu NTK (both layers), {ref['label']}; d={args.d}, "
+    print(f"kernel: closed-form relu NTK, trained {','.join(args.trained)} (reference "
+          f"{ref['label']}); d={args.d}, "
           f"target degree {args.degree} rank {args.rank}, tol {args.tol:g}, centres "
           f"{args.centers}, n_centers {args.n_centers}, budget {args.memory_gb:g} GiB, "
           f"{args.threads} thread(s)")
     print(f"reference: one {args.ref_tile} x {args.ref_tile} Gram tile at {ref['rate'] / 1e6:.1f} M entries/s")
-    header = (f"{'n':>7} {'ridge':>7} {'method':>8} {'M':>6} {'M spec':>6} {'iters':>5} "
-              f"{'s/iter':>7} {'resid':>8} {'fit s':>8} {'vs dense':>8} {'peak GB':>7} "
+    header = (f"{'kern':>4} {'n':>7} {'ridge':>7} {'method':>8} {'M':>6} {'M spec':>6} "
+              f"{'iters':>5} {'s/iter':>7} {'setup s':>7} {'resid':>8} {'fit s':>8} {'vs dense':>8} {'peak GB':>7} "
               f"{'test err':>10} {'rel diff':>9} {'rate/ref':>8}")
     print(header)
     print("-" * len(header))
     failures = 0
-    for n in sizes:
-        for ridge in args.ridges:
-            failures += _bench_cell(base, n, ridge, methods, args.dense_max, ref, isolate)
-    print("M: centres used; M spec: centres the spectrum asks for (Gram eigenvalues above 10 x "
-          "ridge); s/iter: seconds per CG iteration; vs dense: fit time / dense fit time (Gram + "
+    for trained in args.trained:
+        for n in sizes:
+            for ridge in args.ridges:
+                failures += _bench_cell(dict(base, trained=trained), n, ridge, methods,
+                                        args.dense_max, ref, isolate)
+    print("kern: ntk = K_NTK (both layers), kl = K_L (first layer); M: centres used; M spec: centres the spectrum asks for (Gram eigenvalues above 10 x "
+          "ridge); s/iter: seconds per CG iteration; setup s: seconds before the first iteration (fit s includes them); vs dense: fit time / dense fit time (Gram + "
           "Cholesky) at the same n; rel diff: |err - err_dense| / err_dense; rate/ref: kernel "
           "entries per second during the solve / the reference tile's.")
     return 1 if failures else 0

@@ -167,7 +167,9 @@ class Kernel:
         (about n^2 / 2 evaluations); rectangular: row blocks."""
         if Y is not None:
             out = np.empty((X.shape[0], V.shape[1]))
-            for a, b, blk in self._blocks(X, Y, self._rows_for(budget, Y.shape[0])):
+            # at least one row, as the symmetric path takes at least one tile
+            rows = max(1, int(budget // (_F64 * self.workspace_factor * max(Y.shape[0], 1))))
+            for a, b, blk in self._blocks(X, Y, rows):
                 out[a:b] = blk @ V
             return out
         n = X.shape[0]

@@ -51,7 +51,7 @@ from scipy.linalg import LinAlgWarning
 from .._measured import EIGH_OVER_CHOLESKY
 from .._validation import check_choice, check_target_scale
 from .linalg import check_memory
-from .prefix import prefix_fits
+from .prefix import prefix_fits, workspace_size
 from .ridge import check_gram, check_ridges, ridge_path
 from .ridge_search import search
 
@@ -280,6 +280,15 @@ class _Curve:
         self.evaluated = np.zeros(shape, dtype=bool)
         start = self.K.shape[0] - self.n_val
         self.K_val, self.y_val = self.K[start:], self.y[start:]
+        self._factor_buffer = None
+
+    def factor_buffer(self, diag):
+        """One buffer for every factorisation of the curve (:func:`prefix.workspace_size`
+        at its largest size)."""
+        size = workspace_size(int(self.sizes[-1]), diag)
+        if self._factor_buffer is None or self._factor_buffer.size < size:
+            self._factor_buffer = np.empty(size)
+        return self._factor_buffer
 
     def record(self, i, j, alpha, gdiag=None, *, loo=np.nan, gcv=np.nan, train=None):
         """Errors of prefix ``sizes[i]`` at ``ridges[j]`` from its dual coefficients."""
@@ -325,7 +334,7 @@ def _run_cholesky(curve, cols, *, diag=True, top=None):
     failed = []
     for j in cols:
         fits = prefix_fits(curve.K, curve.y, curve.sizes[:top + 1], curve.ridges[j],
-                           diag=diag)
+                           diag=diag, work=curve.factor_buffer(diag))
         share = float(curve.sizes[top] / curve.sizes[-1]) ** 3
         curve.work["cholesky_factorisations"] += share
         curve.work["triangular_inverses"] += share if (diag and fits is not None) else 0.0

@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.linalg
+from scipy.linalg import blas as _blas, lapack as _lapack
 
 from .._products import gram_product
 from ..targets import harmonic_dimension
+from .linalg import cho_factor
 
 __all__ = [
     "SPECTRAL_FACTOR",
@@ -35,29 +37,63 @@ __all__ = [
 ]
 
 
-def jittered_cholesky(K, *, what="K_CC"):
+def jittered_cholesky(K, *, what="K_CC", overwrite=False):
     """Upper Cholesky factor T of ``K + jitter I`` with K = T^T T, raising the jitter until it works.
 
     Kernel matrices of centres are often numerically singular (close or repeated points, or a
     low-rank random-feature kernel). The jitter starts at ``1e-12 * mean(diag K)`` (never more
     than a relative perturbation the solver's tolerance could notice) and grows by 100 up to
-    ``1e-4``; beyond that the matrix is not a kernel matrix.
+    ``1e-4``; beyond that the matrix is not a kernel matrix. Only the upper triangle of K is
+    read (and its diagonal for the scale). Factored by
+    :func:`hierlearn.solvers.linalg.cho_factor` (safe from OpenBLAS's large threaded dpotrf
+    crash); T is C-ordered with zeros below the diagonal.
+
+    ``overwrite=True`` (K a C-ordered float64 array the caller gives up) factors in place: no
+    M x M copy, whose fresh pages can cost more than the factorisation on a virtual machine
+    (7 s for M = 10 362, measured 2026-12-02). The lower triangle of K must then hold the
+    matrix too (a failed attempt restores the upper one from it).
     """
     K = np.asarray(K, dtype=np.float64)
     scale = float(np.mean(np.diag(K))) if K.shape[0] else 1.0
     if not np.isfinite(scale) or scale <= 0:
         raise ValueError(f"{what} has a non-positive or non-finite diagonal (mean {scale!r}); "
                          "the kernel is not positive definite on the centres")
+    in_place = overwrite and K.flags.c_contiguous
+    diag = np.diag(K).copy()
     jitter = 1e-12 * scale
-    eye = np.eye(K.shape[0])
     while jitter <= 1e-4 * scale:
         try:
-            return scipy.linalg.cholesky(K + jitter * eye, lower=False, check_finite=False), jitter
+            T, _ = cho_factor(K, lower=False, overwrite_a=in_place, check_finite=False,
+                              shift=jitter, warn_rcond=False)
         except np.linalg.LinAlgError:
+            if in_place:
+                _mirror_lower_to_upper(K)
+                K[np.diag_indices_from(K)] = diag
             jitter *= 100.0
+            continue
+        _zero_strict_lower(T)
+        return T, jitter
     raise np.linalg.LinAlgError(
         f"{what} ({K.shape[0]} x {K.shape[0]}) is not positive definite even with jitter "
         f"{jitter / 100:.3g}; is the kernel positive semi-definite?")
+
+
+def _zero_strict_lower(T, block=512):
+    """Zero the strict lower triangle of the C-ordered T in place, by column blocks of its
+    F-ordered transpose (no M x M temporary)."""
+    L = T.T
+    for j in range(0, L.shape[1], block):
+        e = min(j + block, L.shape[1])
+        L[:e, j:e] = np.tril(L[:e, j:e], -j)
+
+
+def _mirror_lower_to_upper(K, block=512):
+    """K[i, j] = K[j, i] for i < j, in place, by row blocks (no M x M temporary)."""
+    for i in range(0, K.shape[0], block):
+        e = min(i + block, K.shape[0])
+        D = K[i:e, i:e]
+        D[...] = np.tril(D) + np.tril(D, -1).T
+        K[i:e, e:] = K[e:, i:e].T
 
 
 def approximate_leverage_scores(X, kernel, ridge, *, n_pilot, seed, nm_blocks_factory):
@@ -90,7 +126,8 @@ def approximate_leverage_scores(X, kernel, ridge, *, n_pilot, seed, nm_blocks_fa
     pilot = np.sort(rng.choice(n, size=min(n_pilot, n), replace=False))
     s = pilot.size
     K_JJ = kernel(X[pilot], X[pilot])
-    T, _ = jittered_cholesky(K_JJ + ridge * (s / n) * np.eye(s), what="K_JJ + ridge (s/n) I")
+    K_JJ[np.diag_indices_from(K_JJ)] += ridge * (s / n)
+    T, _ = jittered_cholesky(K_JJ, what="K_JJ + ridge (s/n) I", overwrite=True)
     diag = kernel.diag(X)
     quad = np.empty(n)
     for rows, K_bJ in nm_blocks_factory(pilot):
@@ -202,62 +239,64 @@ class NystromPreconditioner:
 
     P^{-1} r = (r - U (ridge I + U^T U)^{-1} U^T r) / ridge.
 
-    The n x M matrix U is kept only when ``cache`` is true (the caller decides from its memory
-    budget); otherwise each application streams K[rows, C] twice (2 n M kernel evaluations,
-    small next to the n^2 of one product with K) and solves with T once each way.
+    Setup streams the blocks K[rows, C] once: ``U_b^T = T^{-T} K_Cb`` in place (``dtrsm``) and
+    ``U^T U += U_b^T U_b`` (``dsyrk``), 2 n M^2 flops. The n x M matrix U is kept only when
+    ``cache`` is true (the caller decides from its memory budget); otherwise each application
+    computes ``U^T r = T^{-T} (K_Cn r)`` and ``U s = K_nC (T^{-1} s)`` with the kernel's own
+    products ``cross`` (2 n M kernel evaluations, small next to the n^2 of one product with K)
+    and one triangular solve each way.
 
     Parameters
     ----------
-    T : ndarray (M, M), upper Cholesky factor of K_CC (+ jitter)
+    T : ndarray (M, M), upper Cholesky factor of K_CC (+ jitter), zeros below the diagonal
     nm_blocks : callable() -> iterable of (rows slice, K[rows, C])
+        Used once, at setup; each block is overwritten (solved in place), so it may be a
+        buffer the next block reuses but not a view of anything the caller keeps.
     n : int
     ridge : float > 0
     cache : bool
+    cross : (callable, callable), optional
+        ``(w -> K_nC w, r -> K_Cn r)``; required when ``cache`` is false.
     """
 
-    def __init__(self, T, nm_blocks, n, ridge, *, cache):
+    def __init__(self, T, nm_blocks, n, ridge, *, cache, cross=None):
+        if not cache and cross is None:
+            raise ValueError("an uncached NystromPreconditioner needs the products cross")
         self.T = T
+        self._L = np.asfortranarray(T.T)  # lower, F-ordered: BLAS reads it without a copy
         self.ridge = float(ridge)
-        self._nm_blocks = nm_blocks
+        self._cross = cross
         self.n = n
         M = T.shape[0]
         self.U = np.empty((n, M)) if cache else None
-        G = np.zeros((M, M))
+        G = np.zeros((M, M), order="F")
         for rows, K_bC in nm_blocks():
-            U_b = self._u_block(K_bC)
+            # K_bC^T is (M, b) F-ordered for a C-ordered block: solved and accumulated in place
+            Ut = _blas.dtrsm(1.0, self._L, K_bC.T, lower=1, overwrite_b=1)
             if self.U is not None:
-                self.U[rows] = U_b
-            G += U_b.T @ U_b
+                self.U[rows] = Ut.T
+            G = _blas.dsyrk(1.0, Ut, beta=1.0, c=G, overwrite_c=1)
+        # dsyrk filled the upper triangle of the F-ordered G: the lower one of the C-ordered G.T
+        G = G.T
+        _mirror_lower_to_upper(G)
         G[np.diag_indices_from(G)] += self.ridge
-        self.R, _ = jittered_cholesky(G, what="ridge I + U^T U")
-
-    def _u_block(self, K_bC):
-        # U_b = K_bC T^{-1}  <=>  T^T U_b^T = K_bC^T
-        return scipy.linalg.solve_triangular(self.T, K_bC.T, trans="T", lower=False,
-                                             check_finite=False).T
+        self.R, _ = jittered_cholesky(G, what="ridge I + U^T U", overwrite=True)
+        self._Rl = self.R.T  # F-ordered lower factor: dpotrs reads it without a copy
 
     def __call__(self, r):
         if self.U is not None:
             Utr = self.U.T @ r
         else:
-            # U^T r = T^{-T} (K_nC^T r): stream the blocks for K_nC^T r (n M flops), then one
-            # triangular solve (M^2), not one per block (n M^2 flops: 136 s per CG iteration
-            # at n = 100 000, M = 10 362, where this takes a few seconds)
-            kr = np.zeros(self.T.shape[0])
-            for rows, K_bC in self._nm_blocks():
-                kr += K_bC.T @ r[rows]
-            Utr = scipy.linalg.solve_triangular(self.T, kr, trans="T", lower=False,
-                                                check_finite=False)
-        s = scipy.linalg.cho_solve((self.R, False), Utr, check_finite=False)
+            # U^T r = T^{-T} (K_Cn r): one triangular solve (M^2), not one per block
+            Utr = _blas.dtrsv(self._L, self._cross[1](r), lower=1)
+        s, info = _lapack.dpotrs(self._Rl, Utr, lower=1)
+        if info != 0:  # pragma: no cover - argument error, cannot happen here
+            raise ValueError(f"illegal value in argument {-info} of dpotrs")
         if self.U is not None:
             return (r - self.U @ s) / self.ridge
-        out = r.copy()
         # U s = K_nC (T^{-1} s)
-        w = scipy.linalg.solve_triangular(self.T, s, lower=False, check_finite=False)
-        for rows, K_bC in self._nm_blocks():
-            out[rows] -= K_bC @ w
-        out /= self.ridge
-        return out
+        w = _blas.dtrsv(self._L, s, lower=1, trans=1)
+        return (r - self._cross[0](w)) / self.ridge
 
 
 class FalkonPreconditioner:
@@ -273,7 +312,7 @@ class FalkonPreconditioner:
         self.T = T
         inner = (n / M) * gram_product(T)
         inner[np.diag_indices_from(inner)] += ridge
-        self.A, _ = jittered_cholesky(inner, what="(n/M) T T^T + ridge I")
+        self.A, _ = jittered_cholesky(inner, what="(n/M) T T^T + ridge I", overwrite=True)
 
     def apply(self, v):
         w = scipy.linalg.solve_triangular(self.A, v, lower=False, check_finite=False)

@@ -63,15 +63,33 @@ class KernelOperator:
         return int(max(1, min(self.n, self.workspace // per_row)))
 
     def column_blocks(self, idx, extra_factor=2.0):
-        """Yield ``(rows, K[rows, idx])`` for consecutive row slices covering all n rows."""
+        """Yield ``(rows, K[rows, idx])`` for consecutive row slices covering all n rows.
+
+        Every block is written into one buffer, which the next block overwrites: copy a
+        block to keep it. (A fresh array per block costs page faults, which on a virtual
+        machine can cost more than the kernel evaluations.)
+        """
         C = self.X[idx]
-        b = self.rows_per_block(len(idx), extra_factor)
+        m = len(idx)
+        b = self.rows_per_block(m, extra_factor)
+        buf = np.empty(min(b, self.n) * m)
         for s in range(0, self.n, b):
-            rows = slice(s, min(s + b, self.n))
-            K_b = self.kernel._gram(self.X[rows], C)
+            e = min(s + b, self.n)
+            K_b = self.kernel._gram_into(self.X[s:e], C, buf[:(e - s) * m].reshape(e - s, m))
             self.n_kernel_evals += K_b.size
-            yield rows, K_b
-            del K_b
+            yield slice(s, e), K_b
+
+    def cross_matvec(self, C, w):
+        """``k(X, C) @ w`` by the kernel's own matvec (no block of K is stored)."""
+        self.n_kernel_evals += self.n * C.shape[0]
+        return self.kernel._matvec(self.X, C, w.reshape(C.shape[0], -1),
+                                   self.workspace).reshape((self.n,) + w.shape[1:])
+
+    def cross_rmatvec(self, C, r):
+        """``k(C, X) @ r``, the transposed product of :meth:`cross_matvec`."""
+        self.n_kernel_evals += self.n * C.shape[0]
+        return self.kernel._matvec(C, self.X, r.reshape(self.n, -1),
+                                   self.workspace).reshape((C.shape[0],) + r.shape[1:])
 
 
 def _row_block_matvec(X, kernel, start, stop, v, workspace):

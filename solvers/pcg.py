@@ -178,7 +178,7 @@ def _spectral_centers(kern, X, ridge, budget):
 def _centers(prob, op, centers, seed):
     idx = select_centers(prob.X, prob.n_centers, kernel=prob.kernel, ridge=prob.ridge,
                          method=centers, seed=seed, nm_blocks_factory=op.column_blocks)
-    T, jitter = jittered_cholesky(prob.kernel._gram(prob.X[idx], None))
+    T, jitter = jittered_cholesky(prob.kernel._gram(prob.X[idx], None), overwrite=True)
     return idx, T, jitter
 
 
@@ -248,8 +248,10 @@ def pcg_kernel_ridge(X, y, kernel="ntk", *, ridge=1.0, kernel_params=None, n_cen
     if preconditioner:
         idx, T, jitter = _centers(prob, op, centers, seed)
         timings["centers"] = time.perf_counter() - t0
-        precond = NystromPreconditioner(T, lambda: op.column_blocks(idx), prob.X.shape[0],
-                                        prob.ridge, cache=prob.cache)
+        C = prob.X[idx]
+        precond = NystromPreconditioner(
+            T, lambda: op.column_blocks(idx), prob.X.shape[0], prob.ridge, cache=prob.cache,
+            cross=(lambda w: op.cross_matvec(C, w), lambda r: op.cross_rmatvec(C, r)))
     timings["preconditioner"] = time.perf_counter() - t0
     dask_op = None
     if scheduler is not None:

@@ -192,8 +192,14 @@ def test_blocked_matvec_equals_dense(workspace):
     np.testing.assert_allclose(op.matvec(V), K @ V, rtol=1e-12, atol=1e-12)
     # column blocks cover every row once
     idx = np.array([3, 50, 99])
-    got = np.vstack([b for _, b in op.column_blocks(idx)])
+    got = np.vstack([b.copy() for _, b in op.column_blocks(idx)])  # one buffer, overwritten
     np.testing.assert_allclose(got, K[:, idx], rtol=1e-13, atol=1e-15)
+    # the kernel's own products with K[:, idx] and its transpose
+    C = X[idx]
+    w = np.random.default_rng(2).standard_normal(3)
+    np.testing.assert_allclose(op.cross_matvec(C, w), K[:, idx] @ w, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(op.cross_rmatvec(C, v), K[:, idx].T @ v, rtol=1e-12,
+                               atol=1e-12)
 
 
 def test_conjugate_gradient_zero_rhs_and_indefinite():
@@ -343,21 +349,22 @@ def test_bench_smoke(capsys):
 
     code = pcg_bench.main(["--sizes", "300", "--methods", "exact,nystrom", "--n-test", "50",
                            "--no-isolate", "--ref-tile", "64", "--threads", "1", "--d", "6",
-                           "--ridges", "1e-2,1e-4"])
+                           "--ridges", "1e-2,1e-4", "--trained", "first,both"])
     out = capsys.readouterr().out
     assert code == 0
     assert "dense" in out and "exact" in out and "nystrom" in out
-    for ridge in ("1e-02", "1e-04"):
-        line = next(line for line in out.splitlines()
-                    if line.split()[:3] == ["300", ridge, "exact"]).split()
-        assert float(line[12]) < 1e-3  # rel diff of test error vs the dense solve
-        assert int(line[3]) == int(line[4])  # the spectrum's M fits the budget here
+    for kern in ("kl", "ntk"):  # K_L and K_NTK
+        for ridge in ("1e-02", "1e-04"):
+            line = next(line for line in out.splitlines()
+                        if line.split()[:4] == [kern, "300", ridge, "exact"]).split()
+            assert float(line[14]) < 1e-3  # rel diff of test error vs the dense solve
+            assert int(line[4]) == int(line[5])  # the spectrum's M fits the budget here
     assert pcg_bench.main(["--methods", "gauss"]) == 2
 
 
 def test_nystrom_preconditioner_streamed_equals_cached_and_dense():
-    # P^{-1} r for P = U U^T + ridge I, U = K_nC T^{-1}: the streamed application (blocks of
-    # K_nC, one triangular solve each way) equals the cached one and a dense solve with P
+    # P^{-1} r for P = U U^T + ridge I, U = K_nC T^{-1}: the streamed application (products
+    # with K_nC, one triangular solve each way) equals the cached one and a dense solve with P
     from hierlearn.solvers.nystrom import NystromPreconditioner
 
     X = sphere(400, 5, 2)
@@ -370,8 +377,29 @@ def test_nystrom_preconditioner_streamed_equals_cached_and_dense():
             yield slice(s, min(s + 64, 400)), K[s:s + 64][:, idx]
 
     r = np.random.default_rng(0).standard_normal(400)
-    out = {c: NystromPreconditioner(T, blocks, 400, 1e-3, cache=c)(r) for c in (True, False)}
+    cross = (lambda w: K[:, idx] @ w, lambda r: K[:, idx].T @ r)
+    out = {c: NystromPreconditioner(T, blocks, 400, 1e-3, cache=c, cross=cross)(r)
+           for c in (True, False)}
     U = scipy.linalg.solve_triangular(T, K[:, idx].T, trans="T").T
     dense = np.linalg.solve(U @ U.T + 1e-3 * np.eye(400), r)
     np.testing.assert_allclose(out[False], out[True], rtol=1e-10, atol=1e-10 * np.abs(dense).max())
     np.testing.assert_allclose(out[False], dense, rtol=1e-6, atol=1e-6 * np.abs(dense).max())
+
+
+def test_jittered_cholesky_in_place_retries_like_a_copy():
+    # slightly indefinite: jitters 1e-12 and 1e-10 (x mean diagonal) fail, 1e-8 works; the
+    # in-place attempts must restore the matrix between tries and end where the copy does
+    from hierlearn.solvers.nystrom import jittered_cholesky
+
+    A = np.random.default_rng(0).standard_normal((60, 6))
+    K = A @ A.T
+    scale = float(np.mean(np.diag(K)))
+    K -= 5e-10 * scale * np.eye(60)
+    T, jitter = jittered_cholesky(K)
+    work = K.copy()
+    T2, jitter2 = jittered_cholesky(work, overwrite=True)
+    assert jitter == jitter2 == pytest.approx(1e-8 * scale)
+    assert np.shares_memory(T2, work)
+    np.testing.assert_array_equal(np.tril(T, -1), 0.0)
+    np.testing.assert_array_equal(T2, T)
+    np.testing.assert_allclose(T.T @ T, K + jitter * np.eye(60), rtol=0, atol=1e-12 * scale)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from hierlearn.solvers.prefix import inverse_column_norms, prefix_fits
+from hierlearn.solvers.prefix import inverse_column_norms, prefix_fits, workspace_size
 from hierlearn.solvers.ridge_search import initial_points, propose, search
 
 
@@ -38,6 +38,20 @@ def test_prefix_fits_singular_returns_none():
     K, y = spd(40, rank=5, jitter=0.0)  # rank 5: K + 0 I is singular
     assert prefix_fits(K, y, [20, 40], 0.0) is None
     assert prefix_fits(K, y, [20, 40], 1e-3) is not None
+
+
+def test_prefix_fits_into_a_reused_buffer_are_bit_identical():
+    # one buffer for every factor of a curve (larger than needed, reused after a singular
+    # attempt) gives the same bits as a fresh copy each time
+    K, y = spd(90, rank=5, jitter=0.0)
+    work = np.full(workspace_size(100, panel=32), np.nan)
+    assert prefix_fits(K, y, [30, 90], 0.0, work=work, panel=32) is None
+    for ridge, sizes in ((1e-3, [30, 90]), (0.5, [10, 60]), (1e-2, [45, 90])):
+        fresh = prefix_fits(K, y, sizes, ridge, panel=32)
+        reused = prefix_fits(K, y, sizes, ridge, work=work, panel=32)
+        for (a, g), (b, h) in zip(fresh, reused):
+            np.testing.assert_array_equal(a, b)
+            np.testing.assert_array_equal(g, h)
 
 
 def test_inverse_column_norms_bad_method():
