@@ -168,7 +168,7 @@ class Kernel:
         if Y is not None:
             out = np.empty((X.shape[0], V.shape[1]))
             # at least one row, as the symmetric path takes at least one tile
-            rows = max(1, int(budget // (_F64 * self.workspace_factor * max(Y.shape[0], 1))))
+            rows = max(1, self._rows_fit(budget, Y.shape[0]))
             for a, b, blk in self._blocks(X, Y, rows):
                 out[a:b] = blk @ V
             return out
@@ -204,8 +204,12 @@ class Kernel:
         self._check_finite_scale(X, Y)
         return self._blocks(X, Y, rows)
 
+    def _rows_fit(self, budget, n_cols):
+        """Rows of ``n_cols`` kernel entries (with the kernel's workspace) in ``budget``."""
+        return int(budget // (_F64 * self.workspace_factor * max(n_cols, 1)))
+
     def _rows_for(self, budget, n_cols):
-        rows = int(budget // (_F64 * self.workspace_factor * max(n_cols, 1)))
+        rows = self._rows_fit(budget, n_cols)
         if rows < 1:
             raise ValueError(f"memory_budget={budget} bytes cannot hold one row of {n_cols} "
                              f"kernel entries ({int(_F64 * self.workspace_factor * n_cols)} "

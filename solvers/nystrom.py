@@ -22,7 +22,7 @@ import numpy as np
 import scipy.linalg
 from scipy.linalg import blas as _blas, lapack as _lapack
 
-from .._products import gram_product
+from .._products import gram_product, syrk_update
 from ..targets import harmonic_dimension
 from .linalg import cho_factor
 
@@ -54,12 +54,12 @@ def jittered_cholesky(K, *, what="K_CC", overwrite=False):
     matrix too (a failed attempt restores the upper one from it).
     """
     K = np.asarray(K, dtype=np.float64)
-    scale = float(np.mean(np.diag(K))) if K.shape[0] else 1.0
+    diag = np.diag(K).copy()  # the scale, and what a failed in-place attempt restores
+    scale = float(np.mean(diag)) if K.shape[0] else 1.0
     if not np.isfinite(scale) or scale <= 0:
         raise ValueError(f"{what} has a non-positive or non-finite diagonal (mean {scale!r}); "
                          "the kernel is not positive definite on the centres")
     in_place = overwrite and K.flags.c_contiguous
-    diag = np.diag(K).copy()
     jitter = 1e-12 * scale
     while jitter <= 1e-4 * scale:
         try:
@@ -275,7 +275,7 @@ class NystromPreconditioner:
             Ut = _blas.dtrsm(1.0, self._L, K_bC.T, lower=1, overwrite_b=1)
             if self.U is not None:
                 self.U[rows] = Ut.T
-            G = _blas.dsyrk(1.0, Ut, beta=1.0, c=G, overwrite_c=1)
+            G = syrk_update(Ut, G)
         # dsyrk filled the upper triangle of the F-ordered G: the lower one of the C-ordered G.T
         G = G.T
         _mirror_lower_to_upper(G)

@@ -172,6 +172,26 @@ def test_large_cholesky_does_not_crash():
     assert float(lines["residual"]) < 1e-8
 
 
+def test_syrk_update_accumulates_in_place_under_the_crash_guard(monkeypatch):
+    # C += A A^T in C's upper triangle, in C's own memory; the thread rule it shares with
+    # gram_product: one BLAS thread from SAFE_POTRF_N rows of output when several are active
+    from hierlearn import _products
+
+    rng = np.random.default_rng(0)
+    A = np.asfortranarray(rng.standard_normal((40, 7)))
+    C0 = rng.standard_normal((40, 40))
+    C = np.asfortranarray(C0 + C0.T)
+    out = _products.syrk_update(A, C)
+    assert np.shares_memory(out, C)
+    np.testing.assert_allclose(np.triu(out), np.triu(C0 + C0.T + A @ A.T), rtol=1e-13,
+                               atol=1e-12)
+    monkeypatch.setattr(_products, "SAFE_POTRF_N", 40)
+    monkeypatch.setattr(_products, "blas_threads", lambda: 2)
+    assert _products._one_thread(40) == 1 and _products._one_thread(39) is None
+    monkeypatch.setattr(_products, "blas_threads", lambda: 1)
+    assert _products._one_thread(40) is None
+
+
 _LARGE_SYRK = textwrap.dedent("""
     import numpy as np
     from hierlearn._products import gram_product

@@ -1,4 +1,5 @@
-"""``A @ A.T`` without OpenBLAS's threaded ``dsyrk`` crash.
+"""``A @ A.T`` without OpenBLAS's threaded ``dsyrk`` crash (:func:`gram_product`, and
+:func:`syrk_update` for ``C += A @ A.T`` in place).
 
 numpy hands ``A @ A.T`` (one buffer, transposed) to BLAS ``dsyrk``. The threaded ``dsyrk`` of
 the OpenBLAS in the numpy/scipy wheels (0.3.30/0.3.31, SkylakeX kernels, 2 threads) writes past
@@ -17,11 +18,17 @@ already published.
 from __future__ import annotations
 
 import numpy as np
+from scipy.linalg import blas as _blas
 
 from ._measured import SAFE_POTRF_N
 from ._threads import blas_threads, limit_threads
 
-__all__ = ["gram_product"]
+__all__ = ["gram_product", "syrk_update"]
+
+
+def _one_thread(n: int) -> int | None:
+    """BLAS threads for a ``dsyrk`` with an ``n x n`` output: one above the crash order."""
+    return 1 if n >= SAFE_POTRF_N and blas_threads() > 1 else None
 
 
 def gram_product(A: np.ndarray, B: np.ndarray | None = None) -> np.ndarray:
@@ -29,6 +36,12 @@ def gram_product(A: np.ndarray, B: np.ndarray | None = None) -> np.ndarray:
     if B is not None and not np.may_share_memory(A, B):
         return A @ B.T  # two buffers: numpy calls dgemm
     B = A if B is None else B
-    big = max(A.shape[0], B.shape[0]) >= SAFE_POTRF_N and blas_threads() > 1
-    with limit_threads(1 if big else None, numba=False):
+    with limit_threads(_one_thread(max(A.shape[0], B.shape[0])), numba=False):
         return A @ B.T
+
+
+def syrk_update(A: np.ndarray, C: np.ndarray) -> np.ndarray:
+    """``C += A @ A.T`` in the upper triangle of the F-ordered ``C``, in place (BLAS
+    ``dsyrk``; ``A`` F-ordered is read without a copy), safe from the threaded crash."""
+    with limit_threads(_one_thread(C.shape[0]), numba=False):
+        return _blas.dsyrk(1.0, A, beta=1.0, c=C, overwrite_c=1)
